@@ -1,0 +1,83 @@
+"""Fused e-prop kernels: eligibility-trace update and gradient accumulation in one loop.
+
+Bellec et al. 2020 (Nat. Commun. 11:3625), order m = 0 of Martin-Sanchez et al. 2022.
+For neuron j and presynaptic entry i of ``pre`` (= [layer input, own z^{t-1}]):
+
+    eps_a^t = psi_j^{t-1} eps_v^{t-1} + (rho_j - psi_j^{t-1} beta_j) eps_a^{t-1}     (ALIF)
+    eps_v^t = alpha_j eps_v^{t-1} + zeta_j pre_i^t
+    e^t     = psi_j^t (eps_v^t - beta_j eps_a^t)
+    top layer:   ebar^t = kappa ebar^{t-1} + e^t,                 grad += L_j^t ebar^t
+    lower layer (deep e-prop variants, Millidge 2025, arXiv 2512.24506):
+                 H^t = a_hat H^{t-1} + e^t  (a_hat = 0: spatial-only, a_hat = alpha_{l+1}: one-hop)
+                 ebar^t = kappa ebar^{t-1} + H^t (H^{t-1} with the one-step delay), grad += delta_j^t ebar^t
+Optionally esum += e^t (firing-rate regularisation). All traces are (B, n, n_pre) and are
+carried across blocks, so memory does not depend on the sequence length.
+"""
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
+
+
+@kernel(parallel=True)
+def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, use_h, a_hat, delay,
+                      want_esum, psi_prev, ev, ea, hh, eb, grad, esum):
+    """One block of K steps for one layer (all trials in parallel).
+
+    pre: (B, K, n_pre); psi, sig: (B, K, n) pseudo-derivatives and learning signals.
+    Modified in place: psi_prev (B, n); ev, eb, grad (B, n, n_pre); ea when adaptive;
+    hh when use_h; esum when want_esum (else these may be (1, 1, 1) placeholders).
+    """
+    B, K, n_pre = pre.shape
+    n = psi.shape[2]
+    for b in prange(B):
+        for t in range(K):
+            for j in range(n):
+                p = psi[b, t, j]
+                pp = psi_prev[b, j]
+                s = sig[b, t, j]
+                al = alpha[j]
+                ze = zeta[j]
+                be = beta[j]
+                decay_a = rho[j] - pp * be
+                for i in range(n_pre):
+                    evo = ev[b, j, i]
+                    evn = al * evo + ze * pre[b, t, i]
+                    ev[b, j, i] = evn
+                    if adaptive:
+                        ean = pp * evo + decay_a * ea[b, j, i]
+                        ea[b, j, i] = ean
+                        e = p * (evn - be * ean)
+                    else:
+                        e = p * evn
+                    if use_h:
+                        h_old = hh[b, j, i]
+                        h_new = a_hat * h_old + e
+                        hh[b, j, i] = h_new
+                        src = h_old if delay else h_new
+                    else:
+                        src = e
+                    ebn = kappa * eb[b, j, i] + src
+                    eb[b, j, i] = ebn
+                    grad[b, j, i] += s * ebn
+                    if want_esum:
+                        esum[b, j, i] += e
+                psi_prev[b, j] = p
+
+
+@kernel(parallel=True)
+def readout_grad_block(z, err, kappa, zbar, grad):
+    """Exact readout-weight gradient over a block: zbar = kappa zbar + z; grad[b] += zbar (x) err.
+
+    z: (B, K, n); err: (B, K, n_out). Modified in place: zbar (B, n), grad (B, n, n_out).
+    """
+    B, K, n = z.shape
+    n_out = err.shape[2]
+    for b in prange(B):
+        for t in range(K):
+            for j in range(n):
+                zb = kappa * zbar[b, j] + z[b, t, j]
+                zbar[b, j] = zb
+                if zb != 0.0:
+                    for k in range(n_out):
+                        grad[b, j, k] += zb * err[b, t, k]

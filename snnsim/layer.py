@@ -1,0 +1,89 @@
+"""A layer of the deep network: one or more LIF/ALIF populations sharing the layer's connectivity.
+
+Weights are stored (pre, post): ``w_in[i, j]`` connects input i (the layer below, or the
+network input for layer 0) to neuron j; ``w_rec[i, j]`` connects neuron i to neuron j of the
+same layer (no autapses unless ``autapses=True``). ``p_in``/``p_rec`` < 1 draw a fixed
+Bernoulli connectivity mask. ``delay=True`` inserts the one-step inter-layer delay
+(Bellec/NEST semantics: the layer sees the layer below one step late).
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import validate as V
+from .errors import ConfigError
+from .neurons import LIF
+
+PARAM_NAMES = ("alpha", "zeta", "v_th", "beta", "rho", "gamma", "ref_steps")
+
+
+@dataclass
+class Layer:
+    populations: list
+    recurrent: bool = True
+    p_in: float = 1.0
+    p_rec: float = 1.0
+    autapses: bool = False
+    delay: bool = False
+    w_in_scale: float = 1.0
+    w_rec_scale: float = 1.0
+    name: str = ""
+    n: int = field(default=0, init=False)
+
+    def __post_init__(self):
+        if isinstance(self.populations, LIF):
+            self.populations = [self.populations]
+        if not self.populations or not all(isinstance(p, LIF) for p in self.populations):
+            raise ConfigError(f"{self.name or 'layer'}.populations",
+                              "must be a non-empty list of snnsim.LIF / snnsim.ALIF")
+        self.p_in = V.probability(f"{self.name}.p_in", self.p_in)
+        self.p_rec = V.probability(f"{self.name}.p_rec", self.p_rec)
+        self.w_in_scale = V.finite(f"{self.name}.w_in_scale", self.w_in_scale)
+        self.w_rec_scale = V.finite(f"{self.name}.w_rec_scale", self.w_rec_scale)
+        for key in ("recurrent", "autapses", "delay"):
+            if not isinstance(getattr(self, key), (bool, np.bool_)):
+                raise ConfigError(f"{self.name}.{key}", "must be true or false")
+        self.n = sum(p.n for p in self.populations)
+
+    @property
+    def is_adaptive(self):
+        return any(p.kind == "alif" for p in self.populations)
+
+    def params(self, dt, dtype):
+        """Concatenated per-neuron parameter arrays (float ``dtype``; ref_steps int64)."""
+        parts = [p.params(dt) for p in self.populations]
+        out = {}
+        for key in PARAM_NAMES:
+            arr = np.concatenate([p[key] for p in parts])
+            out[key] = arr.astype(np.int64 if key == "ref_steps" else dtype)
+        return out
+
+    def population_slices(self):
+        """(name, slice) of each population inside the layer."""
+        out, start = [], 0
+        for p in self.populations:
+            out.append((p.name, slice(start, start + p.n)))
+            start += p.n
+        return out
+
+    def init_weights(self, n_pre, rng, dtype):
+        """Draw (w_in, mask_in, w_rec, mask_rec) with N(0, 1/n_pre) scaled weights."""
+        w_in = rng.standard_normal((n_pre, self.n)) * (self.w_in_scale / np.sqrt(n_pre))
+        mask_in = None
+        if self.p_in < 1.0:
+            mask_in = rng.random((n_pre, self.n)) < self.p_in
+            w_in *= mask_in / np.sqrt(self.p_in)
+        w_rec = mask_rec = None
+        if self.recurrent:
+            w_rec = rng.standard_normal((self.n, self.n)) * (self.w_rec_scale / np.sqrt(self.n))
+            mask_rec = np.ones((self.n, self.n), dtype=bool)
+            if self.p_rec < 1.0:
+                mask_rec = rng.random((self.n, self.n)) < self.p_rec
+                w_rec /= np.sqrt(self.p_rec)
+            if not self.autapses:
+                np.fill_diagonal(mask_rec, False)
+            w_rec *= mask_rec
+            w_rec = w_rec.astype(dtype)
+            if mask_rec.all():
+                mask_rec = None
+        return w_in.astype(dtype), mask_in, w_rec, mask_rec

@@ -1,0 +1,184 @@
+"""Online e-prop (Bellec et al. 2020), its first-order extension and the O(N^2) deep variants.
+
+Per layer the fused kernel ``kernels.eprop.eprop_layer_block`` updates the eligibility
+traces in place and accumulates sum_t L_j^t ebar_ji^t in the same loop; the network is
+advanced in blocks of K steps so nothing grows with the sequence length T.
+
+Learning signals:
+- top layer: L^t = B err^t, with B = W_out (``feedback="symmetric"``), a fixed random matrix
+  (``"random"``) or a random matrix that receives W_out's updates (``"adaptive"``, Bellec 2020);
+- lower layers (Millidge 2025, arXiv 2512.24506, cheap variants of the depth recursion):
+  delta^l_j = sum_k W_in^{l+1}[j, k] zeta_k psi^{l+1}_k delta^{l+1}_k at the same step, paired
+  with e^l (``depth="spatial"``, OSTL-style) or with the one-hop trace
+  H^l = alpha_{l+1} H^l + e^l (``depth="onehop"``; exact for the layer just below a LIF layer
+  with one shared leak when the readout has no leak, tau_out = 0).
+``order=1`` adds the factorised one-hop term of m-order e-prop (single LIF layer with one
+shared leak; ``kernels.eprop_m1``). Firing-rate regularisation (Bellec 2020):
+E_reg = c_reg/2 sum_j (f_j - f_target)^2 with rates f in Hz, gradient through sum_t e^t.
+"""
+import numpy as np
+
+from snnsim.kernels import eprop as KE
+from snnsim.kernels import eprop_m1 as KM1
+
+from .. import validate as V
+from ..errors import ConfigError
+from .common import finish, sequence
+from .loss import check_target, loss_and_error
+
+FEEDBACK = ("symmetric", "random", "adaptive")
+DEPTH = ("spatial", "onehop")
+
+
+def m1_supported(net):
+    """The factorised m = 1 kernel needs one LIF layer whose neurons share one leak."""
+    p = net.params[0]
+    return (len(net.layers) == 1 and not np.any(p["beta"] != 0)
+            and np.all(p["alpha"] == p["alpha"][0]))
+
+
+class OnlineEprop:
+    def __init__(self, net, batch, *, order=0, feedback="symmetric", depth="spatial", rng=None,
+                 c_reg=0.0, f_target=10.0):
+        self.net = net
+        self.batch = V.count("batch", batch)
+        self.order = V.choice("order", order, [0, 1])
+        if order == 1 and not m1_supported(net):
+            raise ConfigError("rule", "eprop-m1 (fast kernel) needs a single LIF layer with one "
+                                      "shared tau_m; use order >= 1 via the forward-mode engine")
+        self.feedback = V.choice("feedback", feedback, FEEDBACK)
+        self.depth = V.choice("depth", depth, DEPTH)
+        self.c_reg = V.positive("c_reg", c_reg, allow_zero=True)
+        self.f_target = V.positive("f_target", f_target, allow_zero=True)
+        self.B = None
+        if feedback != "symmetric":
+            if not isinstance(rng, np.random.Generator):
+                raise ConfigError("rng", f"feedback={feedback!r} needs a numpy.random.Generator")
+            n_top = net.sizes[-1]
+            self.B = (rng.standard_normal((n_top, net.readout.n)) / np.sqrt(n_top)).astype(net.dtype)
+        self.zero_grad()
+        self.reset_traces()
+
+    # ------------------------------------------------------------------ state
+    def _n_pre(self, l):
+        n_in = self.net.n_in if l == 0 else self.net.sizes[l - 1]
+        return n_in + (self.net.sizes[l] if self.net.w_rec[l] is not None else 0)
+
+    def reset_traces(self):
+        """Start a new sequence: zero every eligibility trace (weights' gradients are kept)."""
+        net, B, dt = self.net, self.batch, self.net.dtype
+        self.traces = []
+        ph = np.zeros((1, 1, 1), dt)
+        for l, n in enumerate(net.sizes):
+            shape = (B, n, self._n_pre(l))
+            z = lambda: np.zeros(shape, dt)
+            adaptive = bool(np.any(net.params[l]["beta"] != 0))
+            top = l == len(net.sizes) - 1
+            tr = {"psi_prev": np.zeros((B, n), dt), "ev": z(), "eb": z(),
+                  "ea": z() if adaptive else ph, "hh": ph if top else z(),
+                  "adaptive": adaptive}
+            if top and self.order == 1:
+                tr["f"] = z()
+                tr["y1"] = np.zeros(shape + (net.readout.n,), dt)
+            self.traces.append(tr)
+        self.zbar = np.zeros((B, net.sizes[-1]), dt)
+
+    def zero_grad(self):
+        net, B, dt = self.net, self.batch, self.net.dtype
+        self.g = [np.zeros((B, n, self._n_pre(l)), dt) for l, n in enumerate(net.sizes)]
+        self.g_out = np.zeros((B, net.sizes[-1], net.readout.n), dt)
+        want = self.c_reg > 0
+        self.esum = [np.zeros_like(g) if want else np.zeros((1, 1, 1), dt) for g in self.g]
+        self.spike_count = [np.zeros(n) for n in net.sizes]
+        self.steps = 0
+
+    def feedback_matrix(self):
+        return self.net.w_out if self.B is None else self.B
+
+    def adapt_feedback(self, delta_w_out):
+        """Adaptive feedback: B receives the same update as W_out."""
+        if self.feedback == "adaptive":
+            self.B += delta_w_out.astype(self.B.dtype)
+
+    # ------------------------------------------------------------------ one block
+    def process_block(self, blocks, err):
+        """Update traces and accumulate gradients for one forward block; err = dE/dy (B, K, n_out)."""
+        net = self.net
+        L = len(net.layers)
+        kappa = net.dtype(net.kappa[0])
+        err = np.ascontiguousarray(err, dtype=net.dtype)
+        fb = self.feedback_matrix()
+        sig = np.ascontiguousarray(err @ fb.T)
+        for l in range(L - 1, -1, -1):
+            blk, p, tr = blocks[l], net.params[l], self.traces[l]
+            pre = blk.pre if net.w_rec[l] is None else np.concatenate([blk.pre, blk.z_prev], axis=2)
+            pre = np.ascontiguousarray(pre)
+            top = l == L - 1
+            if top and self.order == 1:
+                wt = net.w_rec[l] * p["zeta"][None, :] - np.diag(p["v_th"])
+                c = np.einsum("jk,btko->btjo", wt, blk.psi[:, :, :, None] * fb[None, None])
+                KM1.eprop_m1_block(pre, blk.psi, sig, np.ascontiguousarray(c), err, p["alpha"],
+                                   p["zeta"], p["alpha"][0], kappa, tr["psi_prev"], tr["ev"],
+                                   tr["eb"], tr["f"], tr["y1"], self.g[l])
+            else:
+                a_hat, delay = 0.0, False
+                if not top:
+                    delay = net.layers[l + 1].delay
+                    if self.depth == "onehop":
+                        a_hat = float(np.mean(net.params[l + 1]["alpha"]))
+                KE.eprop_layer_block(pre, blk.psi, sig, p["alpha"], p["zeta"], p["beta"], p["rho"],
+                                     kappa, tr["adaptive"], not top, net.dtype(a_hat), delay,
+                                     self.c_reg > 0, tr["psi_prev"], tr["ev"], tr["ea"], tr["hh"],
+                                     tr["eb"], self.g[l], self.esum[l])
+            self.spike_count[l] += blk.z.sum(axis=(0, 1))
+            if l > 0:   # learning signal handed to the layer below (same step)
+                sig = np.ascontiguousarray((sig * blk.psi * p["zeta"]) @ net.w_in[l].T)
+        KE.readout_grad_block(blocks[-1].z, err, kappa, self.zbar, self.g_out)
+        self.steps += err.shape[1]
+
+    # ------------------------------------------------------------------ results
+    def rates_hz(self):
+        dur = self.batch * max(self.steps, 1) * self.net.dt * 1e-3
+        return [c / dur for c in self.spike_count]
+
+    def grads(self):
+        """Dict name -> gradient (pre, post), summed over the batch, regularisation included."""
+        net = self.net
+        per_layer = []
+        rates = self.rates_hz()
+        dur = self.batch * max(self.steps, 1) * net.dt * 1e-3
+        self.reg_loss = 0.0
+        for l in range(len(net.layers)):
+            G = self.g[l].sum(axis=0)
+            if self.c_reg > 0:
+                dev = rates[l] - self.f_target
+                G = G + (self.c_reg * dev)[:, None] * self.esum[l].sum(axis=0) / dur
+                self.reg_loss += 0.5 * self.c_reg * float(np.sum(dev * dev))
+            n_in = self.net.n_in if l == 0 else net.sizes[l - 1]
+            g_rec = G[:, n_in:].T.copy() if net.w_rec[l] is not None else None
+            per_layer.append((G[:, :n_in].T.copy(), g_rec))
+        return finish(net, per_layer, self.g_out.sum(axis=0))
+
+
+def eprop(net, inputs, targets, *, loss="mse", mask=None, block=256, keep_y=True, **kw):
+    """Deferred e-prop gradient over one batch of sequences: (loss, grads, y or None)."""
+    x = sequence(net, inputs)
+    B, T, _ = x.shape
+    n_out = net.readout.n
+    target = check_target(targets, (B, T, n_out), loss)
+    from .loss import window_mask
+    m = window_mask(mask, B, T)
+    learner = OnlineEprop(net, B, **kw)
+    state = net.init_state(B)
+    total = 0.0
+    ys = [] if keep_y else None
+    block = V.count("block", block)
+    for t0 in range(0, T, block):
+        sl = slice(t0, min(T, t0 + block))
+        blocks, y = net.run_block(state, x[:, sl])
+        value, err = loss_and_error(y, target[:, sl], m[:, sl], loss)
+        total += value
+        learner.process_block(blocks, err)
+        if keep_y:
+            ys.append(y)
+    return total, learner.grads(), (np.concatenate(ys, axis=1) if keep_y else None)

@@ -1,0 +1,44 @@
+"""Losses inside a learning window and their derivative with respect to the readout.
+
+MSE (regression):        E = 1/B sum_b sum_t m_bt sum_k 0.5 (y_bk^t - y*_bk^t)^2
+Cross-entropy (classes): E = -1/B sum_b sum_t m_bt sum_k y*_bk^t log softmax(y_b^t)_k
+``err`` = dE/dy^t, which is the e-prop error term (y - y*) or (pi - pi*) (Bellec et al. 2020).
+"""
+import numpy as np
+
+from .. import validate as V
+
+LOSSES = ("mse", "ce")
+
+
+def window_mask(mask, B, T):
+    """Broadcast a learning-window mask (None, (T,) or (B, T)) to (B, T) float64."""
+    if mask is None:
+        return np.ones((B, T))
+    m = np.asarray(mask, dtype=np.float64)
+    if m.shape == (T,):
+        return np.broadcast_to(m, (B, T)).copy()
+    V.array("mask", m, (B, T))
+    return m
+
+
+def check_target(target, y_shape, kind):
+    V.choice("loss", kind, LOSSES)
+    return V.array("targets", target, y_shape).astype(np.float64)
+
+
+def loss_and_error(y, target, mask, kind):
+    """Return (loss, err) with err (B, T, n_out) = dE/dy, in y's dtype."""
+    B, T, _ = y.shape
+    m = window_mask(mask, B, T)[:, :, None]
+    y64 = y.astype(np.float64)
+    if kind == "mse":
+        d = y64 - target
+        loss = 0.5 * np.sum(m * d * d) / B
+        err = m * d / B
+    else:
+        s = y64 - y64.max(axis=2, keepdims=True)
+        logp = s - np.log(np.exp(s).sum(axis=2, keepdims=True))
+        loss = -np.sum(m * target * logp) / B
+        err = m * (np.exp(logp) * target.sum(axis=2, keepdims=True) - target) / B
+    return float(loss), err.astype(y.dtype)

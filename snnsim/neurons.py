@@ -1,0 +1,98 @@
+"""Neuron populations and the leaky readout (parameters in NEST/Bellec naming, times in ms).
+
+LIF and ALIF follow Bellec et al. 2020 (Nat. Commun. 11:3625) and NEST's
+``eprop_iaf_bsshslm_2020`` / ``eprop_iaf_adapt_bsshslm_2020``:
+
+    alpha = exp(-dt/tau_m); zeta = 1 (regular_spike_arrival) or 1 - alpha
+    v^t = alpha v^{t-1} + zeta I^t - v_th z^{t-1}
+    ALIF: a^t = rho a^{t-1} + z^{t-1}, rho = exp(-dt/tau_a), threshold A^t = v_th + beta a^t
+    pseudo-derivative psi = gamma / v_th * max(0, 1 - |v - A| / v_th)
+Readout: y^t = kappa y^{t-1} + W_out z^t with kappa = exp(-dt/tau_out) (tau_out = 0: kappa = 0).
+A LIF is an ALIF with beta = 0; a layer may mix several populations.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import validate as V
+from .errors import ConfigError
+
+
+@dataclass
+class LIF:
+    """Leaky integrate-and-fire population (reset by subtraction of v_th)."""
+    n: int
+    tau_m: float = 20.0
+    v_th: float = 1.0
+    t_ref: float = 0.0
+    gamma: float = 0.3
+    regular_spike_arrival: bool = True
+    name: str = "lif"
+    kind: str = field(default="lif", init=False)
+
+    def __post_init__(self):
+        self.n = V.count(f"{self.name}.n", self.n)
+        self.tau_m = V.per_neuron(f"{self.name}.tau_m", self.tau_m, self.n)
+        self.v_th = V.per_neuron(f"{self.name}.v_th", self.v_th, self.n)
+        self.t_ref = V.per_neuron(f"{self.name}.t_ref", self.t_ref, self.n, allow_zero=True)
+        self.gamma = V.per_neuron(f"{self.name}.gamma", self.gamma, self.n, allow_zero=True)
+        if not isinstance(self.regular_spike_arrival, (bool, np.bool_)):
+            raise ConfigError(f"{self.name}.regular_spike_arrival", "must be true or false")
+
+    def _beta_tau_a(self):
+        return np.zeros(self.n), np.full(self.n, np.inf)
+
+    def params(self, dt):
+        """Per-neuron arrays (alpha, zeta, v_th, beta, rho, gamma, ref_steps) for step dt (ms)."""
+        if np.any(self.tau_m < dt):
+            raise ConfigError(f"{self.name}.tau_m", f"must be >= dt = {dt} ms (dt larger than tau)")
+        beta, tau_a = self._beta_tau_a()
+        alpha = np.exp(-dt / self.tau_m)
+        zeta = np.ones(self.n) if self.regular_spike_arrival else 1.0 - alpha
+        rho = np.exp(-dt / tau_a)
+        ref_steps = np.rint(self.t_ref / dt).astype(np.int64)
+        return dict(alpha=alpha, zeta=zeta, v_th=self.v_th.copy(), beta=beta, rho=rho,
+                    gamma=self.gamma.copy(), ref_steps=ref_steps)
+
+
+@dataclass
+class ALIF(LIF):
+    """Adaptive LIF population: threshold v_th + beta a, a low-pass of the own spikes (tau_a)."""
+    beta: float = 1.0
+    tau_a: float = 200.0
+    name: str = "alif"
+    kind: str = field(default="alif", init=False)
+
+    def __post_init__(self):
+        super().__post_init__()
+        self.beta = V.per_neuron(f"{self.name}.beta", self.beta, self.n, check=V.finite)
+        self.tau_a = V.per_neuron(f"{self.name}.tau_a", self.tau_a, self.n)
+
+    def _beta_tau_a(self):
+        return self.beta.copy(), self.tau_a.copy()
+
+    def params(self, dt):
+        if np.any(self.tau_a < dt):
+            raise ConfigError(f"{self.name}.tau_a", f"must be >= dt = {dt} ms (dt larger than tau)")
+        return super().params(dt)
+
+
+@dataclass
+class Readout:
+    """Leaky linear readout of the top layer's spikes; tau_out = 0 gives a memoryless readout."""
+    n: int
+    tau_out: float = 20.0
+    w_scale: float = 1.0
+    name: str = "readout"
+
+    def __post_init__(self):
+        self.n = V.count(f"{self.name}.n", self.n)
+        self.tau_out = V.positive(f"{self.name}.tau_out", self.tau_out, allow_zero=True)
+        self.w_scale = V.finite(f"{self.name}.w_scale", self.w_scale)
+
+    def kappa(self, dt):
+        if self.tau_out == 0.0:
+            return np.zeros(self.n)
+        if self.tau_out < dt:
+            raise ConfigError(f"{self.name}.tau_out", f"must be 0 or >= dt = {dt} ms")
+        return np.full(self.n, np.exp(-dt / self.tau_out))
