@@ -1,0 +1,1 @@
+"""Small fixed data sets shipped with snnsim (see README.md in this folder)."""
