@@ -183,14 +183,14 @@ class Network:
             else:
                 x = src.block(t0, k, batch, rng, self.dtype)
             blocks, y = self.run_block(state, x)
+            state.check_finite(t0 + k)   # a diverged block is never recorded
             for l, blk in enumerate(blocks):
                 counts[l] += (blk.z != 0).sum(axis=(0, 1))
             if recorder is not None:
                 data = {layer.name: blk.record_dict(self, l)
                         for l, (layer, blk) in enumerate(zip(self.layers, blocks))}
-                data["readout"] = {"y": np.transpose(y, (0, 1, 2))}
+                data["readout"] = {"y": y}
                 recorder.add_block(t0, data)
-            state.check_finite(t0 + k)
             t0 += k
             if progress is not None:
                 progress(k)

@@ -24,7 +24,7 @@ from snnsim.kernels import eprop_m1 as KM1
 from .. import validate as V
 from ..errors import ConfigError
 from .common import finish, sequence
-from .loss import check_target, loss_and_error
+from .loss import check_target, loss_and_error, window_mask
 
 FEEDBACK = ("symmetric", "random", "adaptive")
 DEPTH = ("spatial", "onehop")
@@ -136,6 +136,31 @@ class OnlineEprop:
         KE.readout_grad_block(blocks[-1].z, err, kappa, self.zbar, self.g_out)
         self.steps += err.shape[1]
 
+    def run(self, x, target, mask, loss, *, block=256, keep_y=True, update_every=None, update=None):
+        """Run one batch of sequences from a fresh state; returns (summed loss, y or None).
+
+        With ``update_every`` (steps) and ``update`` (callable taking this learner), the
+        accumulated gradient is handed to ``update`` every ``update_every`` steps and at the
+        end (online learning); otherwise gradients accumulate over the whole sequence.
+        """
+        net = self.net
+        B, T, _ = x.shape
+        block = V.count("block", block if update_every is None else update_every)
+        self.reset_traces()
+        state = net.init_state(B)
+        total, ys = 0.0, []
+        for t0 in range(0, T, block):
+            sl = slice(t0, min(T, t0 + block))
+            blocks, y = net.run_block(state, x[:, sl])
+            value, err = loss_and_error(y, target[:, sl], mask[:, sl], loss)
+            total += value
+            self.process_block(blocks, err)
+            if keep_y:
+                ys.append(y)
+            if update is not None and update_every is not None:
+                update(self)
+        return total, (np.concatenate(ys, axis=1) if keep_y else None)
+
     # ------------------------------------------------------------------ results
     def rates_hz(self):
         dur = self.batch * max(self.steps, 1) * self.net.dt * 1e-3
@@ -164,21 +189,7 @@ def eprop(net, inputs, targets, *, loss="mse", mask=None, block=256, keep_y=True
     """Deferred e-prop gradient over one batch of sequences: (loss, grads, y or None)."""
     x = sequence(net, inputs)
     B, T, _ = x.shape
-    n_out = net.readout.n
-    target = check_target(targets, (B, T, n_out), loss)
-    from .loss import window_mask
-    m = window_mask(mask, B, T)
+    target = check_target(targets, (B, T, net.readout.n), loss)
     learner = OnlineEprop(net, B, **kw)
-    state = net.init_state(B)
-    total = 0.0
-    ys = [] if keep_y else None
-    block = V.count("block", block)
-    for t0 in range(0, T, block):
-        sl = slice(t0, min(T, t0 + block))
-        blocks, y = net.run_block(state, x[:, sl])
-        value, err = loss_and_error(y, target[:, sl], m[:, sl], loss)
-        total += value
-        learner.process_block(blocks, err)
-        if keep_y:
-            ys.append(y)
-    return total, learner.grads(), (np.concatenate(ys, axis=1) if keep_y else None)
+    total, y = learner.run(x, target, window_mask(mask, B, T), loss, block=block, keep_y=keep_y)
+    return total, learner.grads(), y

@@ -1,0 +1,13 @@
+"""HDF5 output of snnsim: writer, buffered recorder, reader and CSV export.
+
+Re-exports :class:`H5Writer`, :class:`Recorder`, :class:`RecordSpec`,
+:func:`open_run`, :class:`Run` and :func:`spikes_to_csv`.
+"""
+
+from .export import spikes_to_csv
+from .reader import Run, open_run
+from .recorder import Recorder, RecordSpec, units_of
+from .writer import FORMAT, H5Writer
+
+__all__ = ["FORMAT", "H5Writer", "Recorder", "RecordSpec", "Run", "open_run",
+           "spikes_to_csv", "units_of"]

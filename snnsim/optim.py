@@ -1,0 +1,85 @@
+"""Optimisers over a dict of weight arrays (updated in place), with serialisable state.
+
+- SGD:  w <- w - lr g
+- Adam (Kingma & Ba 2015; Bellec et al. 2020 use it with beta1 = 0.9, beta2 = 0.999,
+  eps = 1e-8): m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; w <- w - lr m_hat / (sqrt(v_hat) + eps)
+Updates are computed in float64 and cast to the weights' dtype; connectivity masks are
+re-applied so absent synapses stay absent. ``step`` returns the applied deltas.
+"""
+import numpy as np
+
+from . import validate as V
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+class SGD:
+    name = "sgd"
+
+    def __init__(self, lr=1e-3):
+        self.lr = V.positive("optimizer.lr", lr)
+        self.t = 0
+
+    def _delta(self, name, g):
+        return -self.lr * g
+
+    def step(self, weights, grads, masks=None):
+        self.t += 1
+        deltas = {}
+        for name, g in grads.items():
+            d = self._delta(name, g.astype(np.float64))
+            if masks is not None and masks.get(name) is not None:
+                d = d * masks[name]
+            w = weights[name]
+            w += d.astype(w.dtype)
+            deltas[name] = d
+        return deltas
+
+    def state(self):
+        """Arrays and scalars that reproduce the optimiser exactly (for checkpoints)."""
+        return {"t": np.array(self.t)}
+
+    def load_state(self, state):
+        self.t = int(state["t"])
+
+
+class Adam(SGD):
+    name = "adam"
+
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr)
+        self.beta1 = V.finite("optimizer.beta1", beta1)
+        self.beta2 = V.finite("optimizer.beta2", beta2)
+        for field, b in (("optimizer.beta1", self.beta1), ("optimizer.beta2", self.beta2)):
+            if not 0.0 <= b < 1.0:
+                raise V.ConfigError(field, f"must be in [0, 1), got {b}")
+        self.eps = V.positive("optimizer.eps", eps)
+        self.m, self.v = {}, {}
+
+    def _delta(self, name, g):
+        m = self.m.setdefault(name, np.zeros_like(g))
+        v = self.v.setdefault(name, np.zeros_like(g))
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        v += (1 - self.beta2) * g * g
+        m_hat = m / (1 - self.beta1 ** self.t)
+        v_hat = v / (1 - self.beta2 ** self.t)
+        return -self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+
+    def state(self):
+        out = super().state()
+        for name in self.m:
+            out[f"m/{name}"] = self.m[name]
+            out[f"v/{name}"] = self.v[name]
+        return out
+
+    def load_state(self, state):
+        super().load_state(state)
+        self.m = {k[2:]: np.array(v, dtype=np.float64) for k, v in state.items() if k.startswith("m/")}
+        self.v = {k[2:]: np.array(v, dtype=np.float64) for k, v in state.items() if k.startswith("v/")}
+
+
+def make_optimizer(name="adam", **kw):
+    V.choice("optimizer.name", name, list(OPTIMIZERS))
+    return {"sgd": SGD, "adam": Adam}[name](**kw)
