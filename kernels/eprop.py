@@ -13,7 +13,6 @@ For neuron j and presynaptic entry i of ``pre`` (= [layer input, own z^{t-1}]):
 Optionally esum += e^t (firing-rate regularisation). All traces are (B, n, n_pre) and are
 carried across blocks, so memory does not depend on the sequence length.
 """
-import numpy as np
 from numba import prange
 
 from ._jit import kernel

@@ -14,8 +14,6 @@ child draws the weights, its second the input (Poisson spikes). No global seeds.
 """
 import copy
 import json
-import math
-import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import partial
@@ -24,6 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from . import validate as V
+from .config_fields import (ANY, REQUIRED, _array_of_tables, _bool, _choice, _count, _fields,
+                            _kind, _list, _min_tau, _name, _nonneg, _per_neuron, _seed, _table)
+from .config_train import task_section, train_section
 from .errors import ConfigError
 from .inputs import CurrentInput, PoissonInput, SpikeInput
 from .layer import Layer
@@ -33,98 +34,6 @@ from .neurons import ALIF, LIF, Readout
 POP_TYPES = ("lif", "alif")
 INPUT_TYPES = ("poisson", "spikes", "current")
 RECORD_VARIABLES = ("z", "v", "A", "a", "psi")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
-REQUIRED = object()  # default of a key that must be given
-
-
-# ----------------------------------------------------------------------- field checks
-def ANY(f, v):
-    return v
-
-
-def _bool(f, v):
-    if not isinstance(v, bool):
-        raise ConfigError(f, f"must be true or false, got {v!r}")
-    return v
-
-
-def _name(f, v):
-    if not isinstance(v, str) or not NAME_RE.match(v):
-        raise ConfigError(f, f"must be a non-empty name of letters, digits, '_', '.', '-';"
-                             f" got {v!r}")
-    return v
-
-
-def _choice(allowed):
-    def check(f, v):
-        if not isinstance(v, str):
-            raise ConfigError(f, f"must be a string, got {type(v).__name__}")
-        return V.choice(f, v, list(allowed))
-    return check
-
-
-def _list(f, v, item, what):
-    if not isinstance(v, list):
-        raise ConfigError(f, f"must be a list of {what}, got {v!r}")
-    out = [item(f"{f}[{k}]", x) for k, x in enumerate(v)]
-    if len(set(out)) != len(out):
-        raise ConfigError(f, f"lists an entry twice: {v}")
-    return out
-
-
-_count, _seed = V.count, partial(V.count, minimum=0)
-_nonneg = partial(V.positive, allow_zero=True)
-
-
-def _per_neuron(n, check=V.positive, **kw):
-    """Scalar or list of n values; stored as given (float or list of floats)."""
-    def run(f, v):
-        arr = V.per_neuron(f, v, n, check=check, **kw)
-        return arr.tolist() if isinstance(v, list) else float(arr[0])
-    return run
-
-
-def _table(f, value):
-    if not isinstance(value, dict):
-        raise ConfigError(f, f"must be a table, got {type(value).__name__}")
-    return value
-
-
-def _array_of_tables(f, value, example):
-    if isinstance(value, dict):
-        raise ConfigError(f, f"must be an array of tables ({example}), got a single table")
-    if not isinstance(value, list) or not value or not all(isinstance(x, dict) for x in value):
-        raise ConfigError(f, f"must be a non-empty array of tables ({example})")
-    return value
-
-
-def _kind(path, t, allowed):
-    """The ``type`` key of table ``t`` (checked before the keys that depend on it)."""
-    _table(path, t)
-    if "type" not in t:
-        raise ConfigError(f"{path}.type", f"is required; choose one of {', '.join(allowed)}")
-    return _choice(allowed)(f"{path}.type", t["type"])
-
-
-def _fields(path, table, spec):
-    """Validate ``table`` against ``spec`` {key: (check(field, value), default)}."""
-    _table(path, table)
-    V.unknown_keys(path, table, spec)
-    out = {}
-    for key, (check, default) in spec.items():
-        if key in table:
-            out[key] = check(f"{path}.{key}", table[key])
-        elif default is REQUIRED:
-            raise ConfigError(f"{path}.{key}", "is required")
-        elif default is not None:
-            out[key] = default
-    return out
-
-
-def _min_tau(f, value, dt, *, allow_zero=False):
-    low = min(value) if isinstance(value, list) else value
-    if low < dt and not (allow_zero and low == 0.0):
-        raise ConfigError(f, f"must be >= network.dt = {dt} ms (dt larger than tau), got {low}")
 
 
 # ---------------------------------------------------------------------------- sections
@@ -268,8 +177,10 @@ SECTIONS = {
     "network": (_network, True),
     "layer": (_layers, True),
     "readout": (_readout, False),
-    "input": (_input, True),
+    "task": (task_section, False),
+    "input": (_input, False),
     "record": (_record, False),
+    "train": (train_section, False),
 }
 
 
@@ -320,8 +231,12 @@ def validate(raw, *, base_dir=".", path=None, overrides=None):
     for name, (check, required) in SECTIONS.items():
         if name not in raw and required:
             raise ConfigError(name, f"section is required ([{name}])")
+        if name not in raw and name in ("input", "task", "train"):
+            if name == "input" and "task" not in raw:
+                raise ConfigError("input", "section is required ([input], or [task] to train)")
+            continue
         ctx[name] = check(name, raw.get(name, {}), ctx)
-    array = ctx["input"].pop("_array", None)
+    array = ctx["input"].pop("_array", None) if "input" in ctx else None
     data = {k: v for k, v in ctx.items() if not k.startswith("_")}
     return Config(data=data, path=None if path is None else Path(path), base_dir=Path(base_dir),
                   input_array=array)
@@ -347,22 +262,31 @@ def load_config(path, *, overrides=None):
     return validate(raw, base_dir=Path(path).resolve().parent, path=path, overrides=overrides)
 
 
-def build(config):
-    """Construct the Network, input source and input Generator of a validated Config."""
+def build_network(config):
+    """The Network of a validated Config (weights drawn from the first child of network.seed)."""
     d = config.data
     net_cfg = d["network"]
-    w_seq, in_seq = np.random.SeedSequence(net_cfg["seed"]).spawn(2)
+    w_seq = np.random.SeedSequence(net_cfg["seed"]).spawn(2)[0]
     layers = []
     for L in d["layer"]:
         pops = [(ALIF if p["type"] == "alif" else LIF)(**{k: p[k] for k in p if k != "type"})
                 for p in L["population"]]
         layers.append(Layer(pops, **{k: v for k, v in L.items() if k not in ("population", "n")}))
     kw = {k: v for k, v in net_cfg.items() if k not in ("n_in", "seed")}
-    net = Network(net_cfg["n_in"], layers, Readout(**d["readout"]), **kw,
-                  rng=np.random.default_rng(w_seq))
+    return Network(net_cfg["n_in"], layers, Readout(**d["readout"]), **kw,
+                   rng=np.random.default_rng(w_seq))
+
+
+def build(config):
+    """Construct the Network, input source and input Generator of a validated Config."""
+    d = config.data
+    if "input" not in d:
+        raise ConfigError("input", "section is required to simulate ([input])")
+    net = build_network(config)
+    in_seq = np.random.SeedSequence(d["network"]["seed"]).spawn(2)[1]
     inp = d["input"]
     if inp["type"] == "poisson":
-        source = PoissonInput(inp["rate"], net_cfg["n_in"], field="input.rate")
+        source = PoissonInput(inp["rate"], d["network"]["n_in"], field="input.rate")
     else:
         cls = SpikeInput if inp["type"] == "spikes" else CurrentInput
         source = cls(np.asarray(config.input_array[:, :inp["steps"]]), field="input.path")

@@ -34,7 +34,7 @@ class Trainer:
         self.optimizer = optimizer or make_optimizer("adam")
         self.block = V.count("train.block", block)
         self.update_every = None if not update_every else V.count("train.update_every", update_every)
-        ss = np.random.SeedSequence(V.count("seed", seed, minimum=0))
+        ss = np.random.SeedSequence([V.count("seed", seed, minimum=0), 0x7EA1])   # not the weights' stream
         self.rngs = dict(zip(("data", "feedback", "eval"), (np.random.default_rng(s) for s in ss.spawn(3))))
         online = dict(ONLINE_FAMILIES.get(family, {}))
         if family == "eprop-m" and order in (0, 1) and (order == 0 or m1_supported(net)):

@@ -113,9 +113,9 @@ def test_toml_syntax_error_and_unknown_section(tmp_path):
     cfg.write_text("[network\nn_in = 3\n")
     res = invoke("run", cfg, "--out", tmp_path / "o.h5")
     assert res.exit_code == 2 and res.stderr.startswith(f"Error: {cfg}: invalid TOML")
-    cfg.write_text(SMALL.format(w_in_scale=1.0, block=10) + "[train]\nlr = 0.1\n")
+    cfg.write_text(SMALL.format(w_in_scale=1.0, block=10) + "[trian]\nlr = 0.1\n")
     res = invoke("run", cfg, "--out", tmp_path / "o.h5")
-    assert res.exit_code == 2 and res.stderr.startswith("Error: train: unknown key")
+    assert res.exit_code == 2 and res.stderr.startswith("Error: trian: unknown key")
     assert not (tmp_path / "o.h5").exists()
 
 

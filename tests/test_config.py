@@ -109,7 +109,7 @@ def test_npy_inputs_relative_to_config(tmp_path):
 
 
 def test_sections_table_is_the_extension_point():
-    assert list(SECTIONS) == ["network", "layer", "readout", "input", "record"]
+    assert list(SECTIONS) == ["network", "layer", "readout", "task", "input", "record", "train"]
 
 
 BAD = [
@@ -121,7 +121,8 @@ BAD = [
     (with_(("network", "dtype"), "float16"), "network.dtype: 'float16' is not allowed"),
     (with_(("network", "surrogate"), 3), "network.surrogate: must be a string"),
     (with_(("network", "seed"), -1), "network.seed: must be >= 0"),
-    (with_(("train",), {"lr": 1e-3}), "train: unknown key"),
+    (with_(("trian",), {"lr": 1e-3}), "trian: unknown key; did you mean 'train'?"),
+    (with_(("train",), {"lr": 1e-3}), "train: needs a [task] section"),
     (with_(("layer",), {"population": []}), "layer: must be an array of tables"),
     (with_(("layer", 0, "p_in"), 1.5), "layer[0].p_in: must be in (0, 1]"),
     (with_(("layer", 0, "recurrent"), "yes"), "layer[0].recurrent: must be true or false"),

@@ -15,6 +15,7 @@ from .options import user_errors
 SUBCOMMANDS = {
     "run": "run",
     "info": "info",
+    "train": "train",
 }
 
 

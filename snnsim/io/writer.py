@@ -30,6 +30,9 @@ import numpy as np
 FORMAT = "snnsim-1"
 CHUNK_BYTES_CAP = 1 << 20  # ~1 MiB per chunk
 GZIP_LEVEL = 4
+# SWMR needs the 1.10 file format; it keeps the on-disk file consistent at all
+# times (a filtered chunk that is rewritten never has its old space reused).
+LIBVER = ("v110", "latest")
 
 
 def chunk_shape(shape: tuple[int, ...], itemsize: int, block: int,
@@ -109,7 +112,7 @@ class H5Writer:
         json.loads(config_json)  # fail early on invalid JSON
         _check_target(self.path, overwrite)
         try:
-            self._f = h5py.File(self.path, "w" if overwrite else "w-")
+            self._f = h5py.File(self.path, "w" if overwrite else "w-", libver=LIBVER)
         except OSError as exc:
             if getattr(exc, "errno", None) == errno.EACCES:
                 raise PermissionError(f"cannot create output file {self.path}: "
@@ -131,7 +134,7 @@ class H5Writer:
         a["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         a["format"] = FORMAT
         a["status"] = "running"
-        self._f.flush()
+        self._f.swmr_mode = True  # also flushes
 
     # ------------------------------------------------------------------ state
     @property
@@ -275,6 +278,25 @@ class H5Writer:
         if not self.has_data:
             self.path.unlink(missing_ok=True)
         return False
+
+    @classmethod
+    def reopen(cls, path: str | os.PathLike, *, compression: str | None = "gzip",
+               block: int = 1024) -> "H5Writer":
+        """Open an existing snnsim file to continue it (``snnsim train --resume``)."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self.compression = None if compression == "none" else compression
+        self.block = int(block)
+        try:
+            self._f = h5py.File(self.path, "r+")
+        except OSError as exc:
+            raise OSError(f"cannot reopen {self.path}: {str(exc).splitlines()[0]}") from None
+        self.dt = float(self._f.attrs["dt"])
+        self.rows_appended = 1   # the file already holds a run: never delete it on failure
+        self._on_close = []
+        self._f.attrs["status"] = "running"
+        self._f.flush()
+        return self
 
     def __repr__(self) -> str:
         state = "closed" if self._f is None else "open"

@@ -82,6 +82,8 @@ class OnlineEprop:
                 tr["y1"] = np.zeros(shape + (net.readout.n,), dt)
             self.traces.append(tr)
         self.zbar = np.zeros((B, net.sizes[-1]), dt)
+        self.seq_spikes = [np.zeros(n) for n in net.sizes]
+        self.seq_steps = 0
 
     def zero_grad(self):
         net, B, dt = self.net, self.batch, self.net.dtype
@@ -130,11 +132,14 @@ class OnlineEprop:
                                      kappa, tr["adaptive"], not top, net.dtype(a_hat), delay,
                                      self.c_reg > 0, tr["psi_prev"], tr["ev"], tr["ea"], tr["hh"],
                                      tr["eb"], self.g[l], self.esum[l])
-            self.spike_count[l] += blk.z.sum(axis=(0, 1))
+            counts = blk.z.sum(axis=(0, 1))
+            self.spike_count[l] += counts
+            self.seq_spikes[l] += counts
             if l > 0:   # learning signal handed to the layer below (same step)
                 sig = np.ascontiguousarray((sig * blk.psi * p["zeta"]) @ net.w_in[l].T)
         KE.readout_grad_block(blocks[-1].z, err, kappa, self.zbar, self.g_out)
         self.steps += err.shape[1]
+        self.seq_steps += err.shape[1]
 
     def run(self, x, target, mask, loss, *, block=256, keep_y=True, update_every=None, update=None):
         """Run one batch of sequences from a fresh state; returns (summed loss, y or None).
@@ -162,9 +167,11 @@ class OnlineEprop:
         return total, (np.concatenate(ys, axis=1) if keep_y else None)
 
     # ------------------------------------------------------------------ results
-    def rates_hz(self):
-        dur = self.batch * max(self.steps, 1) * self.net.dt * 1e-3
-        return [c / dur for c in self.spike_count]
+    def rates_hz(self, sequence=False):
+        """Mean rate (Hz) per neuron since zero_grad (or since the sequence start)."""
+        counts, steps = (self.seq_spikes, self.seq_steps) if sequence else (self.spike_count, self.steps)
+        dur = self.batch * max(steps, 1) * self.net.dt * 1e-3
+        return [c / dur for c in counts]
 
     def grads(self):
         """Dict name -> gradient (pre, post), summed over the batch, regularisation included."""

@@ -1,0 +1,114 @@
+"""Config sections for learning: ``[task]`` (a bundled task) and ``[train]`` (rule, optimiser...).
+
+    [task]
+    name = "evidence_accumulation"     # any of snnsim.tasks.TASKS
+    n_cues = 7                         # further keys: the generator's options (type-checked)
+    [train]
+    rule = "eprop"                     # any rule of snnsim.learning.rules
+    iterations = 100
+    batch = 32
+    optimizer = "adam"                 # or "sgd"
+    lr = 0.005
+"""
+import inspect
+
+import numpy as np
+
+from . import validate as V
+from .config_fields import REQUIRED, _bool, _choice, _count, _fields, _nonneg, _table
+from .errors import ConfigError
+from .learning.eprop import FEEDBACK
+from .learning.rules import parse_rule
+from .optim import OPTIMIZERS
+from .tasks import TASKS, make_task
+
+FROZEN_TASKS = ("sine_wave",)   # one fixed pattern, repeated every iteration
+
+
+def _rule(f, v):
+    if not isinstance(v, str):
+        raise ConfigError(f, f"must be a string, got {type(v).__name__}")
+    try:
+        parse_rule(v)
+    except ConfigError as exc:
+        raise ConfigError(f, str(exc).split(": ", 1)[1]) from None
+    return v
+
+
+def _typed_like(default):
+    """A check accepting values of the default's type (int, float or str)."""
+    if isinstance(default, bool):
+        return _bool
+    if isinstance(default, int):
+        return _count if default > 0 else lambda f, v: V.count(f, v, minimum=0)
+    if isinstance(default, float):
+        return lambda f, v: V.positive(f, v, allow_zero=True)
+    return lambda f, v: v if isinstance(v, str) else (_ for _ in ()).throw(
+        ConfigError(f, f"must be a string, got {type(v).__name__}"))
+
+
+def task_section(path, t, ctx):
+    _table(path, t)
+    if "name" not in t:
+        raise ConfigError(f"{path}.name", f"is required; choose one of {', '.join(TASKS)}")
+    name = _choice(TASKS)(f"{path}.name", t["name"])
+    params = inspect.signature(TASKS[name]).parameters
+    spec = {"name": (lambda f, v: v, REQUIRED)}
+    for key, p in params.items():
+        if key not in ("rng", "batch", "dt", "indices", "subset"):
+            spec[key] = (_typed_like(p.default), None)
+    out = _fields(path, t, spec)
+    net = ctx["network"]
+    probe = make_task(name, np.random.default_rng(0), batch=1, dt=net["dt"],
+                      **{k: v for k, v in out.items() if k != "name"})
+    if probe.n_in != net["n_in"]:
+        raise ConfigError("network.n_in", f"must be {probe.n_in} for task {name!r} with these "
+                                          f"options, got {net['n_in']}")
+    n_out = ctx["readout"]["n"]
+    if probe.n_out != n_out:
+        raise ConfigError("readout.n", f"must be {probe.n_out} for task {name!r}, got {n_out}")
+    return out
+
+
+def train_section(path, t, ctx):
+    out = _fields(path, t, {
+        "rule": (_rule, "eprop"), "iterations": (_count, 100), "batch": (_count, 32),
+        "optimizer": (_choice(OPTIMIZERS), "adam"), "lr": (V.positive, 1e-3),
+        "feedback": (_choice(FEEDBACK), "symmetric"), "c_reg": (_nonneg, 0.0),
+        "f_target": (_nonneg, 10.0), "update_every": (lambda f, v: V.count(f, v, minimum=0), 0),
+        "block": (_count, 256), "val_every": (lambda f, v: V.count(f, v, minimum=0), 0),
+        "val_batch": (_count, 64), "patience": (lambda f, v: V.count(f, v, minimum=0), 0),
+        "test_batch": (lambda f, v: V.count(f, v, minimum=0), 0),
+        "checkpoint_every": (lambda f, v: V.count(f, v, minimum=0), 0)})
+    if t and "task" not in ctx:
+        raise ConfigError(path, "needs a [task] section (what to train on)")
+    return out
+
+
+def task_factory(cfg, dt, which="train"):
+    """``rng -> TaskData`` drawing batches of the configured task (frozen tasks reuse one)."""
+    task, train = cfg["task"], cfg["train"]
+    name = task["name"]
+    opts = {k: v for k, v in task.items() if k != "name"}
+    batch = {"train": train["batch"], "val": train["val_batch"], "test": train["test_batch"]}[which]
+    if "subset" in inspect.signature(TASKS[name]).parameters:
+        opts["subset"] = "test" if which == "test" else "train"
+    if name in FROZEN_TASKS:
+        frozen = make_task(name, np.random.default_rng(cfg["network"]["seed"]), batch=batch,
+                           dt=dt, **opts)
+        return lambda rng: frozen
+    return lambda rng: make_task(name, rng, batch=batch, dt=dt, **opts)
+
+
+def make_trainer(cfg, net):
+    """The Trainer of a validated config with [task] and [train] sections."""
+    from .optim import make_optimizer
+    from .trainer import Trainer
+    tr, dt = cfg["train"], net.dt
+    return Trainer(net, task_factory(cfg, dt, "train"), rule=tr["rule"],
+                   optimizer=make_optimizer(tr["optimizer"], lr=tr["lr"]),
+                   feedback=tr["feedback"], c_reg=tr["c_reg"], f_target=tr["f_target"],
+                   update_every=tr["update_every"], block=tr["block"], seed=cfg["network"]["seed"],
+                   val_every=tr["val_every"], patience=tr["patience"],
+                   val_task=task_factory(cfg, dt, "val") if tr["val_every"] else None,
+                   test_task=task_factory(cfg, dt, "test") if tr["test_batch"] else None)

@@ -1,0 +1,82 @@
+"""Training output in the run's HDF5 file: per-iteration log rows and resumable checkpoints.
+
+- ``/training/<key>``: one row per iteration (iteration, loss, accuracy, rates, validation),
+  buffered in memory and appended in blocks (every ``flush_every`` rows and at checkpoints).
+- ``/checkpoint``: weights, optimiser state and feedback matrix as datasets, the iteration,
+  early-stopping state and every Generator state as JSON in the attr ``meta``. It is written
+  as ``/checkpoint_new`` and then renamed over the old one, so a kill during the write keeps
+  the previous checkpoint.
+"""
+import json
+
+import h5py
+import numpy as np
+
+from .errors import ConfigError
+
+LOG = "training"
+
+
+class TrainLog:
+    def __init__(self, writer, flush_every=50):
+        self.writer, self.flush_every = writer, flush_every
+        self.rows = []
+
+    def add(self, rec):
+        self.rows.append(rec)
+        if len(self.rows) >= self.flush_every:
+            self.flush()
+
+    def flush(self):
+        if not self.rows:
+            return
+        keys = sorted({k for r in self.rows for k in r})
+        for key in keys:
+            col = np.array([r.get(key, np.nan) for r in self.rows],
+                           dtype=np.int64 if key == "iteration" else np.float64)
+            self.writer.append(f"{LOG}/{key}", col, attrs={"units": _units(key)})
+        self.rows = []
+        self.writer.flush()
+
+
+def _units(key):
+    return "Hz" if key.startswith("rate") else ("s" if key.endswith("_s") else "1")
+
+
+def save_checkpoint(writer, trainer, log):
+    """Flush the log, write ``/checkpoint`` atomically (write new, then swap) and flush."""
+    log.flush()
+    f = writer.file
+    arrays, meta = trainer.state()
+    if "checkpoint_new" in f:
+        del f["checkpoint_new"]
+    g = f.create_group("checkpoint_new")
+    for name, arr in arrays.items():
+        g.create_dataset(name, data=arr)
+    g.attrs["meta"] = json.dumps(meta)
+    f.flush()
+    if "checkpoint" in f:
+        del f["checkpoint"]
+    f.move("checkpoint_new", "checkpoint")
+    f.flush()
+
+
+def load_checkpoint(path):
+    """(arrays, meta) of the last complete checkpoint in ``path``."""
+    with h5py.File(path, "r") as f:
+        name = "checkpoint" if "checkpoint" in f else ("checkpoint_new" if "checkpoint_new" in f else None)
+        if name is None:
+            raise ConfigError("--resume", f"{path} holds no checkpoint (train.checkpoint_every = 0?)")
+        g = f[name]
+        arrays = {}
+        g.visititems(lambda k, obj: arrays.__setitem__(k, obj[()]) if isinstance(obj, h5py.Dataset) else None)
+        return arrays, json.loads(g.attrs["meta"])
+
+
+def truncate_log(f, iteration):
+    """Drop log rows written after the checkpoint's iteration (they will be redone)."""
+    if LOG not in f or "iteration" not in f[LOG]:
+        return
+    keep = int(np.searchsorted(f[LOG]["iteration"][()], iteration, side="right"))
+    for ds in f[LOG].values():
+        ds.resize(keep, axis=0)
