@@ -18,9 +18,14 @@ LOG = "training"
 
 
 class TrainLog:
+    """Buffered per-iteration rows; every column stays aligned with ``iteration`` (NaN = absent)."""
+
     def __init__(self, writer, flush_every=50):
         self.writer, self.flush_every = writer, flush_every
         self.rows = []
+        f = writer.file
+        self.written = len(f[LOG]["iteration"]) if LOG in f and "iteration" in f[LOG] else 0
+        self.keys = set(f[LOG].keys()) if LOG in f else set()
 
     def add(self, rec):
         self.rows.append(rec)
@@ -30,11 +35,15 @@ class TrainLog:
     def flush(self):
         if not self.rows:
             return
-        keys = sorted({k for r in self.rows for k in r})
-        for key in keys:
-            col = np.array([r.get(key, np.nan) for r in self.rows],
-                           dtype=np.int64 if key == "iteration" else np.float64)
+        for key in sorted(self.keys | {k for r in self.rows for k in r}):
+            dtype = np.int64 if key == "iteration" else np.float64
+            if key not in self.keys and self.written:     # a column that starts late
+                self.writer.append(f"{LOG}/{key}", np.full(self.written, np.nan),
+                                   attrs={"units": _units(key)})
+            col = np.array([r.get(key, np.nan) for r in self.rows], dtype=dtype)
             self.writer.append(f"{LOG}/{key}", col, attrs={"units": _units(key)})
+            self.keys.add(key)
+        self.written += len(self.rows)
         self.rows = []
         self.writer.flush()
 

@@ -16,6 +16,9 @@ SUBCOMMANDS = {
     "run": "run",
     "info": "info",
     "train": "train",
+    "gradcheck": "gradcheck",
+    "plot": "plot",
+    "export": "export",
 }
 
 

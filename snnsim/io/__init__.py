@@ -5,9 +5,9 @@ Re-exports :class:`H5Writer`, :class:`Recorder`, :class:`RecordSpec`,
 """
 
 from .export import spikes_to_csv
-from .reader import Run, open_run
+from .reader import Run, clear_write_flags, open_h5, open_run
 from .recorder import Recorder, RecordSpec, units_of
 from .writer import FORMAT, H5Writer
 
-__all__ = ["FORMAT", "H5Writer", "Recorder", "RecordSpec", "Run", "open_run",
+__all__ = ["FORMAT", "H5Writer", "Recorder", "RecordSpec", "Run", "clear_write_flags", "open_h5", "open_run",
            "spikes_to_csv", "units_of"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-import h5py
+from .reader import open_h5
 
 COLUMNS = ("population", "batch_id", "node_id", "timestamp_ms")
 CHUNK_ROWS = 1 << 20
@@ -23,7 +23,7 @@ def spikes_to_csv(path_h5: str | os.PathLike, out_csv: str | os.PathLike,
     Timestamps are written with full float64 round-trip precision.
     """
     rows = 0
-    with h5py.File(path_h5, "r") as f, open(out_csv, "w", newline="") as out:
+    with open_h5(path_h5) as f, open(out_csv, "w", newline="") as out:
         spikes = f["spikes"] if "spikes" in f else {}
         if population is None:
             pops = sorted(spikes)

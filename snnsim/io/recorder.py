@@ -187,13 +187,18 @@ class Recorder:
 
     def _write_blocks(self) -> None:
         """Write buffered blocks, update step attrs and flush the file."""
+        if not self._buf and not any(rows["step"] for rows in self._scalars.values()):
+            return
         buf, self._buf, self._buf_steps = self._buf, {}, 0
         for name, parts in buf.items():
             data = np.concatenate(parts, axis=0)
             if name.startswith("report/") and not data.shape[0]:
                 continue  # no kept steps in this buffer (every > buffered steps)
-            attrs = self._report_attrs(name.rsplit("/", 1)[1]) if name.startswith("report/") else None
-            self.writer.append(name, data, attrs=attrs)
+            if name.startswith("report/"):  # chunks sized like one write: no partial chunks
+                self.writer.append(name, data, attrs=self._report_attrs(name.rsplit("/", 1)[1]),
+                                   chunk_rows=data.shape[0])
+            else:
+                self.writer.append(name, data)
         if self.next_step is not None:
             self.stop_step = self.next_step
             self.writer.set_attrs("/", start_step=self.start_step, stop_step=self.stop_step)

@@ -1,14 +1,19 @@
 """HDF5 output file writer for snnsim runs.
 
-Holds :class:`H5Writer`, a context manager over one HDF5 file that
+Holds :class:`H5Writer`, a context manager over one HDF5 file: root
+attributes (``dt``, ``seed``, ``snnsim_version``, ``config``, ``created``,
+``format``, ``status``), blocks of rows appended along axis 0 of resizable,
+chunked, compressed datasets, one-shot arrays and attributes. It writes
+straight to the target path, so a killed process leaves a readable file
+holding every block written before the last :meth:`H5Writer.flush`.
 
-* writes run metadata as root attributes (``dt``, ``seed``, ``snnsim_version``,
-  ``config``, ``created``, ``format``, ``status``),
-* appends blocks of rows along axis 0 of resizable, chunked, compressed
-  datasets (:meth:`H5Writer.append`),
-* writes one-shot arrays and attributes,
-* writes straight to the target path, so a killed process leaves a readable
-  file holding every block written before the last :meth:`H5Writer.flush`.
+Crash safety: the file is written in SWMR-write mode (HDF5 1.10 format).
+Without it HDF5 reuses the space of a rewritten compressed chunk (the partly
+filled last chunk of each growing dataset), so a SIGKILL between flushes can
+silently corrupt rows already flushed. A killed run's file keeps HDF5's
+"open for writing" flag: open it with ``h5py.File(path, "r", swmr=True)`` or
+:func:`snnsim.io.reader.open_h5`, or clear the flag with
+:func:`snnsim.io.reader.clear_write_flags` (:meth:`H5Writer.reopen` does).
 
 On an exception inside the ``with`` block the file is closed and kept if any
 rows were appended, and deleted otherwise. :meth:`H5Writer.abort` closes and
@@ -27,6 +32,8 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
+from .reader import clear_write_flags
+
 FORMAT = "snnsim-1"
 CHUNK_BYTES_CAP = 1 << 20  # ~1 MiB per chunk
 GZIP_LEVEL = 4
@@ -35,16 +42,21 @@ GZIP_LEVEL = 4
 LIBVER = ("v110", "latest")
 
 
-def chunk_shape(shape: tuple[int, ...], itemsize: int, block: int,
+def chunk_shape(shape: tuple[int, ...], itemsize: int, rows: int,
                 cap: int = CHUNK_BYTES_CAP) -> tuple[int, ...]:
     """Chunk shape for a dataset growing along axis 0.
 
-    ``block`` rows along axis 0, reduced so a chunk stays under ``cap`` bytes;
-    if a single row is bigger than ``cap`` the trailing axes are halved too.
+    About ``rows`` rows along axis 0; if that exceeds ``cap`` bytes the rows
+    are split into equal parts under the cap (so appends of ``rows`` rows stay
+    chunk-aligned), and if one row alone exceeds ``cap`` the trailing axes are
+    halved too.
     """
     trailing = [max(1, int(s)) for s in shape[1:]]
     row_bytes = itemsize * int(np.prod(trailing, dtype=np.int64))
-    rows = max(1, min(int(block), cap // max(1, row_bytes)))
+    rows = max(1, int(rows))
+    parts = -(-rows * row_bytes // cap)
+    if parts > 1:
+        rows = max(1, min(-(-rows // parts), cap // row_bytes))
     while rows == 1 and itemsize * int(np.prod(trailing, dtype=np.int64)) > cap:
         axis = int(np.argmax(trailing))
         if trailing[axis] == 1:
@@ -53,51 +65,66 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int, block: int,
     return (rows, *trailing)
 
 
-def _check_target(path: Path, overwrite: bool) -> None:
-    """Raise a one-line OSError subclass if ``path`` cannot be created."""
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.exists():
-        raise FileNotFoundError(f"output directory {parent} does not exist")
+def _create_file(path: Path, overwrite: bool) -> h5py.File:
+    """Create ``path`` for writing; raise one-line OSError subclasses on failure."""
+    parent = path.parent
+    exists_msg = f"output file {path} already exists; pass --overwrite to replace it"
     if not parent.is_dir():
-        raise FileNotFoundError(f"output directory {parent} is not a directory")
+        raise FileNotFoundError(f"output directory {parent} does not exist"
+                                + (" (it is a file)" if parent.exists() else ""))
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"output directory {parent} is not writable")
     if path.exists() and not overwrite:
-        raise FileExistsError(
-            f"output file {path} already exists; pass --overwrite to replace it")
+        raise FileExistsError(exists_msg)
+    try:
+        return h5py.File(path, "w" if overwrite else "w-", libver=LIBVER)
+    except OSError as exc:
+        if getattr(exc, "errno", None) == errno.EACCES:
+            raise PermissionError(f"cannot create output file {path}: permission denied") from None
+        if path.exists() and not overwrite:
+            raise FileExistsError(exists_msg) from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise OSError(f"cannot create output file {path}: {first}") from None
 
 
-def _attr_value(value: Any) -> Any:
-    """Convert a Python value into something h5py stores as an attribute."""
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    if isinstance(value, (list, tuple)) and not all(
-            isinstance(v, (int, float, np.number)) for v in value):
-        return json.dumps(list(value))
-    if value is None:
-        return "null"
-    return value
+def _put_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
+    """Set attributes; dicts, non-numeric lists and None are stored as JSON strings."""
+    for key, value in attrs.items():
+        if value is None or isinstance(value, dict) or (
+                isinstance(value, (list, tuple))
+                and not all(isinstance(v, (int, float, np.number)) for v in value)):
+            value = json.dumps(value, sort_keys=True)
+        obj.attrs[key] = value
 
 
 class H5Writer:
     """Context manager writing one snnsim HDF5 output file.
 
-    Parameters
-    ----------
-    path : output file path (written in place).
-    dt : time step in ms (root attr ``dt`` with ``dt_unit="ms"``).
-    seed : RNG seed (``None`` is stored as -1).
-    version : snnsim version string.
-    config_json : run configuration, a JSON string or a JSON-able object.
-    overwrite : replace an existing file instead of raising FileExistsError.
-    compression : ``"gzip"`` (level 4 + shuffle), ``"lzf"`` or ``None``.
-    block : target chunk length along axis 0 of appended datasets.
+    ``dt`` is in ms, ``seed=None`` is stored as -1, ``config_json`` is a JSON
+    string or JSON-able object, ``compression`` is ``"gzip"`` (level 4 +
+    shuffle), ``"lzf"`` or ``None``, ``block`` is the default chunk length
+    along axis 0 of appended datasets.
     """
 
     def __init__(self, path: str | os.PathLike, *, dt: float, seed: int | None,
                  version: str, config_json: str | dict | None,
                  overwrite: bool = False, compression: str | None = "gzip",
                  block: int = 1024):
+        self._setup(path, compression, block)
+        if config_json is None:
+            config_json = "{}"
+        if not isinstance(config_json, str):
+            config_json = json.dumps(config_json, sort_keys=True)
+        json.loads(config_json)  # fail early on invalid JSON
+        self._f = _create_file(self.path, overwrite)
+        self.dt = float(dt)
+        self._f.attrs.update(
+            dt=self.dt, dt_unit="ms", seed=-1 if seed is None else int(seed),
+            snnsim_version=str(version), config=config_json, format=FORMAT, status="running",
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        self._enter_swmr()
+
+    def _setup(self, path: str | os.PathLike, compression: str | None, block: int) -> None:
         self.path = Path(path)
         if compression not in (None, "none", "gzip", "lzf"):
             raise ValueError(f"unknown compression {compression!r}; use gzip, lzf or none")
@@ -105,36 +132,9 @@ class H5Writer:
         self.block = int(block)
         if self.block < 1:
             raise ValueError(f"block must be >= 1, got {block}")
-        if config_json is None:
-            config_json = "{}"
-        if not isinstance(config_json, str):
-            config_json = json.dumps(config_json, sort_keys=True)
-        json.loads(config_json)  # fail early on invalid JSON
-        _check_target(self.path, overwrite)
-        try:
-            self._f = h5py.File(self.path, "w" if overwrite else "w-", libver=LIBVER)
-        except OSError as exc:
-            if getattr(exc, "errno", None) == errno.EACCES:
-                raise PermissionError(f"cannot create output file {self.path}: "
-                                      "permission denied") from None
-            if self.path.exists() and not overwrite:
-                raise FileExistsError(f"output file {self.path} already exists; "
-                                      "pass --overwrite to replace it") from None
-            raise OSError(f"cannot create output file {self.path}: "
-                          f"{str(exc).splitlines()[0]}") from None
-        self.dt = float(dt)
         self.rows_appended = 0
         self._on_close: list[Callable[[], None]] = []
-        a = self._f.attrs
-        a["dt"] = self.dt
-        a["dt_unit"] = "ms"
-        a["seed"] = -1 if seed is None else int(seed)
-        a["snnsim_version"] = str(version)
-        a["config"] = config_json
-        a["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        a["format"] = FORMAT
-        a["status"] = "running"
-        self._f.swmr_mode = True  # also flushes
+        self._swmr = False
 
     # ------------------------------------------------------------------ state
     @property
@@ -153,6 +153,16 @@ class H5Writer:
         """True once any non-empty block was appended."""
         return self.rows_appended > 0
 
+    def _enter_swmr(self) -> None:
+        """Switch to SWMR-write mode (flushes); files in the pre-1.10 format stay as they are."""
+        if not self._swmr:
+            self._swmr = True
+            try:
+                self._f.swmr_mode = True
+            except (OSError, ValueError):
+                self._f.flush()
+            self._unflag()
+
     def on_close(self, callback: Callable[[], None]) -> None:
         """Register ``callback`` to run before the file is closed (not on abort).
 
@@ -169,26 +179,30 @@ class H5Writer:
             kw["compression_opts"] = GZIP_LEVEL
         return kw
 
-    def append(self, name: str, data: Any, *, attrs: dict | None = None) -> h5py.Dataset:
+    def append(self, name: str, data: Any, *, attrs: dict | None = None,
+               chunk_rows: int | None = None) -> h5py.Dataset:
         """Append ``data`` (a block of rows) along axis 0 of dataset ``name``.
 
         The dataset is created on the first call (``maxshape=(None, ...)``,
         chunked, compressed, dtype of ``data``; ``attrs`` set then) and
         resized to its new length on every later call. Zero-row blocks only
-        create the dataset.
+        create the dataset. ``chunk_rows`` (default ``block``) is the chunk
+        length hint used at creation; matching it to the usual append size
+        avoids rewriting partly filled chunks.
         """
         data = np.asarray(data)
         if data.ndim == 0:
             raise ValueError(f"append to {name!r} needs at least 1-D data (rows on axis 0)")
         f = self.file
+        self._enter_swmr()
         name = name.strip("/")
         if name not in f:
             ds = f.create_dataset(
                 name, shape=(0, *data.shape[1:]), maxshape=(None, *data.shape[1:]),
-                dtype=data.dtype, chunks=chunk_shape(data.shape, data.dtype.itemsize, self.block),
+                dtype=data.dtype,
+                chunks=chunk_shape(data.shape, data.dtype.itemsize, chunk_rows or self.block),
                 **self._filters())
-            for key, value in (attrs or {}).items():
-                ds.attrs[key] = _attr_value(value)
+            _put_attrs(ds, attrs or {})
         else:
             ds = f[name]
             if ds.shape[1:] != data.shape[1:]:
@@ -213,17 +227,14 @@ class H5Writer:
             rows = min(self.block, array.shape[0])
             kw["chunks"] = chunk_shape(array.shape, array.dtype.itemsize, rows)
         ds = f.create_dataset(name, data=array, **kw)
-        for key, value in attrs.items():
-            ds.attrs[key] = _attr_value(value)
+        _put_attrs(ds, attrs)
         return ds
 
     def set_attrs(self, name: str, **attrs: Any) -> None:
         """Set attributes on group/dataset ``name`` (``"/"`` = root; groups are created)."""
         f = self.file
         key = name.strip("/")
-        obj = f if not key else (f[key] if key in f else f.require_group(key))
-        for k, value in attrs.items():
-            obj.attrs[k] = _attr_value(value)
+        _put_attrs(f if not key else (f[key] if key in f else f.require_group(key)), attrs)
 
     def write_json_attr(self, name: str, key: str, obj: Any) -> None:
         """Store ``obj`` as a JSON string attribute ``key`` on ``name``."""
@@ -232,31 +243,40 @@ class H5Writer:
     def flush(self) -> None:
         """Flush HDF5 buffers to disk (everything so far survives a SIGKILL)."""
         self.file.flush()
+        self._enter_swmr()
+        self._unflag()
+
+    def _unflag(self) -> None:
+        """Clear the superblock's "open for writing" flags so plain h5py can read the file."""
+        try:
+            clear_write_flags(self.path, raise_eoa=False)
+        except (OSError, ValueError):
+            pass
 
     # ---------------------------------------------------------------- closing
+    def _drop(self) -> None:
+        f, self._f = self._f, None
+        if f is not None:
+            f.close()
+
     def close(self, status: str = "complete") -> None:
         """Run close callbacks, record ``status`` and close the file (idempotent)."""
         if self._f is None:
             return
+        callbacks, self._on_close = self._on_close, []
         try:
-            callbacks, self._on_close = self._on_close, []
             for cb in callbacks:
                 cb()
         finally:
             try:
                 self._f.attrs["status"] = status
             finally:
-                self._f.close()
-                self._f = None
+                self._drop()
 
     def abort(self) -> None:
         """Close the file without running callbacks and delete it."""
         self._on_close = []
-        if self._f is not None:
-            try:
-                self._f.close()
-            finally:
-                self._f = None
+        self._drop()
         self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> "H5Writer":
@@ -265,35 +285,39 @@ class H5Writer:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             self.close()
-            return False
-        if self._f is None:
-            return False
-        try:
-            msg = f"{exc_type.__name__}: {exc}".splitlines()[0] if exc else exc_type.__name__
-            self.close(status=f"failed ({msg})")
-        except Exception:  # never mask the original exception
-            if self._f is not None:
-                self._f.close()
-                self._f = None
-        if not self.has_data:
-            self.path.unlink(missing_ok=True)
+        elif self._f is not None:
+            try:
+                msg = f"{exc_type.__name__}: {exc}".splitlines()[0] if exc else exc_type.__name__
+                self.close(status=f"failed ({msg})")
+            except Exception:  # never mask the original exception
+                self._drop()
+            if not self.has_data:
+                self.path.unlink(missing_ok=True)
         return False
 
     @classmethod
     def reopen(cls, path: str | os.PathLike, *, compression: str | None = "gzip",
                block: int = 1024) -> "H5Writer":
-        """Open an existing snnsim file to continue it (``snnsim train --resume``)."""
+        """Open an existing snnsim file to continue it (``snnsim train --resume``).
+
+        A file left by a killed run has its "open for writing" flag cleared
+        first. Until the first :meth:`append` or :meth:`flush` the file is not
+        in SWMR mode, so :attr:`file` may be restructured (datasets deleted).
+        """
         self = cls.__new__(cls)
-        self.path = Path(path)
-        self.compression = None if compression == "none" else compression
-        self.block = int(block)
+        self._setup(path, compression, block)
         try:
-            self._f = h5py.File(self.path, "r+")
-        except OSError as exc:
+            try:
+                self._f = h5py.File(self.path, "r+", libver=LIBVER)
+            except OSError as exc:
+                if "already open for write" not in str(exc):
+                    raise
+                clear_write_flags(self.path)
+                self._f = h5py.File(self.path, "r+", libver=LIBVER)
+        except (OSError, ValueError) as exc:
             raise OSError(f"cannot reopen {self.path}: {str(exc).splitlines()[0]}") from None
         self.dt = float(self._f.attrs["dt"])
         self.rows_appended = 1   # the file already holds a run: never delete it on failure
-        self._on_close = []
         self._f.attrs["status"] = "running"
         self._f.flush()
         return self

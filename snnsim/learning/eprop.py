@@ -91,7 +91,7 @@ class OnlineEprop:
         self.g_out = np.zeros((B, net.sizes[-1], net.readout.n), dt)
         want = self.c_reg > 0
         self.esum = [np.zeros_like(g) if want else np.zeros((1, 1, 1), dt) for g in self.g]
-        self.spike_count = [np.zeros(n) for n in net.sizes]
+        self.spike_count = [np.zeros((B, n)) for n in net.sizes]   # per trial, for c_reg
         self.steps = 0
 
     def feedback_matrix(self):
@@ -132,9 +132,9 @@ class OnlineEprop:
                                      kappa, tr["adaptive"], not top, net.dtype(a_hat), delay,
                                      self.c_reg > 0, tr["psi_prev"], tr["ev"], tr["ea"], tr["hh"],
                                      tr["eb"], self.g[l], self.esum[l])
-            counts = blk.z.sum(axis=(0, 1))
+            counts = blk.z.sum(axis=1)
             self.spike_count[l] += counts
-            self.seq_spikes[l] += counts
+            self.seq_spikes[l] += counts.sum(axis=0)
             if l > 0:   # learning signal handed to the layer below (same step)
                 sig = np.ascontiguousarray((sig * blk.psi * p["zeta"]) @ net.w_in[l].T)
         KE.readout_grad_block(blocks[-1].z, err, kappa, self.zbar, self.g_out)
@@ -168,24 +168,30 @@ class OnlineEprop:
 
     # ------------------------------------------------------------------ results
     def rates_hz(self, sequence=False):
-        """Mean rate (Hz) per neuron since zero_grad (or since the sequence start)."""
-        counts, steps = (self.seq_spikes, self.seq_steps) if sequence else (self.spike_count, self.steps)
+        """Mean rate (Hz) per neuron (over the batch) since zero_grad or the sequence start."""
+        if sequence:
+            counts, steps = self.seq_spikes, self.seq_steps
+        else:
+            counts, steps = [c.sum(axis=0) for c in self.spike_count], self.steps
         dur = self.batch * max(steps, 1) * self.net.dt * 1e-3
         return [c / dur for c in counts]
 
     def grads(self):
-        """Dict name -> gradient (pre, post), summed over the batch, regularisation included."""
+        """Dict name -> gradient (pre, post), summed over the batch, regularisation included.
+
+        Regularisation per trial b (NEST/Bellec): E_reg = c_reg/2 mean_b sum_j (f_bj - f_target)^2
+        with f_bj the trial's rate (Hz) and df_bj/dW_ji = sum_t e_bji^t / duration.
+        """
         net = self.net
         per_layer = []
-        rates = self.rates_hz()
-        dur = self.batch * max(self.steps, 1) * net.dt * 1e-3
+        dur = max(self.steps, 1) * net.dt * 1e-3
         self.reg_loss = 0.0
         for l in range(len(net.layers)):
             G = self.g[l].sum(axis=0)
             if self.c_reg > 0:
-                dev = rates[l] - self.f_target
-                G = G + (self.c_reg * dev)[:, None] * self.esum[l].sum(axis=0) / dur
-                self.reg_loss += 0.5 * self.c_reg * float(np.sum(dev * dev))
+                dev = self.spike_count[l] / dur - self.f_target            # (B, n)
+                G = G + np.einsum("bj,bji->ji", self.c_reg * dev / (dur * self.batch), self.esum[l])
+                self.reg_loss += 0.5 * self.c_reg * float(np.sum(dev * dev)) / self.batch
             n_in = self.net.n_in if l == 0 else net.sizes[l - 1]
             g_rec = G[:, n_in:].T.copy() if net.w_rec[l] is not None else None
             per_layer.append((G[:, :n_in].T.copy(), g_rec))

@@ -1,0 +1,108 @@
+"""``snnsim gradcheck CONFIG.toml --rules bptt,rtrl,eprop,...``: gradient fidelity against BPTT.
+
+Draws one batch of the config's ``[task]`` (seeded), computes the gradient of every listed
+rule on the same network and data, and prints per weight matrix the cosine similarity and
+relative error ||g - g_bptt|| / ||g_bptt||. A rule that would exceed the memory limit
+(RTRL, m-order >= 2 and the full deep recursion are O(N^3)) is reported as skipped.
+With ``--out`` the table is also written to HDF5 (``/gradcheck/<column>``).
+"""
+import time
+
+import click
+import numpy as np
+
+from .._version import __version__
+from ..config import build_network, load_config
+from ..config_train import task_factory
+from ..errors import ConfigError, MemoryLimitError
+from ..io import H5Writer
+from ..learning import compare, parse_rule, run_rule
+from .options import UserError, config_argument, overwrite_option, seed_option, user_errors
+
+DEFAULT_RULES = "rtrl,eprop,eprop-m1,eprop-m2,deep-eprop,deep-eprop-spatial,deep-eprop-onehop"
+
+
+def fidelity_rows(net, data, rules, *, max_bytes, echo=None):
+    """Rows (rule, weight, cosine, rel_error, seconds, status) of each rule against BPTT."""
+    common = dict(loss=data.loss, mask=data.mask)
+    t0 = time.perf_counter()
+    _, ref, _ = run_rule(net, data.inputs, data.targets, "bptt", **common)
+    rows = [{"rule": "bptt", "weight": k, "cosine": 1.0, "rel_error": 0.0,
+             "seconds": time.perf_counter() - t0, "status": "reference"} for k in ref]
+    for rule in rules:
+        t0 = time.perf_counter()
+        try:
+            _, g, _ = run_rule(net, data.inputs, data.targets, rule, max_bytes=max_bytes, **common)
+        except MemoryLimitError as exc:
+            rows += [{"rule": rule, "weight": k, "cosine": np.nan, "rel_error": np.nan,
+                      "seconds": 0.0, "status": f"skipped: {exc}"} for k in ref]
+            continue
+        dt = time.perf_counter() - t0
+        for k in ref:
+            cos, rel = compare(g[k], ref[k])
+            rows.append({"rule": rule, "weight": k, "cosine": cos, "rel_error": rel,
+                         "seconds": dt, "status": "ok"})
+        if echo:
+            echo(f"  {rule}: {dt:.2f} s")
+    return rows
+
+
+def format_rows(rows):
+    head = f"{'rule':<20} {'weight':<24} {'cosine':>9} {'rel.error':>10} {'time s':>8}"
+    out = [head, "-" * len(head)]
+    for r in rows:
+        if r["status"].startswith("skipped"):
+            out.append(f"{r['rule']:<20} {r['weight']:<24} {r['status']}")
+        else:
+            out.append(f"{r['rule']:<20} {r['weight']:<24} {r['cosine']:>9.5f} "
+                       f"{r['rel_error']:>10.3e} {r['seconds']:>8.2f}")
+    return "\n".join(out)
+
+
+@click.command()
+@config_argument
+@click.option("--rules", default=DEFAULT_RULES, show_default=True,
+              help="Comma-separated rules to compare with BPTT.")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--float64/--float32", "f64", default=True, show_default=True,
+              help="Compute in float64 (recommended for fidelity) or the config's dtype.")
+@click.option("--max-gib", type=click.FloatRange(min=0, min_open=True), default=4.0,
+              show_default=True, help="Memory limit for the O(N^3) forward-mode rules.")
+@click.option("--out", "-o", metavar="GRAD.h5", default=None,
+              type=click.Path(dir_okay=False, writable=True), help="Also write the table here.")
+@seed_option
+@overwrite_option
+def command(config, rules, batch, f64, max_gib, out, seed, overwrite):
+    """Compare the gradients of several learning rules with BPTT on CONFIG.toml's task."""
+    with user_errors():
+        rule_list = [r.strip() for r in rules.split(",") if r.strip()]
+        if not rule_list:
+            raise ConfigError("--rules", "name at least one rule")
+        for r in rule_list:
+            try:
+                parse_rule(r)
+            except ConfigError as exc:
+                raise ConfigError("--rules", str(exc).split(": ", 1)[1]) from None
+        cfg = load_config(config, overrides={"network.seed": seed,
+                                             **({"network.dtype": "float64"} if f64 else {})})
+        if "task" not in cfg.data:
+            raise ConfigError("task", "section is required for gradcheck ([task])")
+        cfg.data.setdefault("train", {"batch": batch, "val_batch": batch, "test_batch": batch})
+        cfg.data["train"] = {**cfg.data["train"], "batch": batch}
+        net = build_network(cfg)
+        data = task_factory(cfg, net.dt, "train")(np.random.default_rng(cfg["network"]["seed"]))
+        if out is not None:
+            writer = H5Writer(out, dt=net.dt, seed=cfg["network"]["seed"], version=__version__,
+                              config_json=cfg.to_json(), overwrite=overwrite)
+        rows = fidelity_rows(net, data, rule_list, max_bytes=max_gib * 2**30)
+    click.echo(f"gradient fidelity vs BPTT: {len(net.layers)} layers {net.sizes}, batch {batch}, "
+               f"T = {data.steps}, {np.dtype(net.dtype).name}")
+    click.echo(format_rows(rows))
+    if out is not None:
+        with writer:
+            for key in ("rule", "weight", "status"):
+                writer.write_dataset(f"gradcheck/{key}", np.array([r[key] for r in rows], dtype="S"))
+            for key in ("cosine", "rel_error", "seconds"):
+                writer.write_dataset(f"gradcheck/{key}", np.array([r[key] for r in rows]),
+                                     units="s" if key == "seconds" else "1")
+        click.echo(f"output: {out}")
