@@ -9,7 +9,7 @@ specialisations: C-contiguous float32/float64 arrays, int64 ``ref_steps``/``ref`
 """
 import numpy as np
 
-from . import bptt, eprop, eprop_m1, forward
+from . import bptt, eprop, eprop_lazy, eprop_m1, forward
 
 DTYPES = (np.float32, np.float64)
 
@@ -44,6 +44,9 @@ def _eprop(dt, B=1, K=2, n_pre=2, n=2, n_out=1):
     eprop_m1.eprop_m1_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), z(B, K, n, n_out),
                             z(B, K, n_out), par, par, par[0], dt(0.5), z(B, n), z(*s3), z(*s3),
                             z(*s3), z(*(s3 + (n_out,))), z(*s3))
+    eprop_lazy.eprop_lazy_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), par[0], par, z(n), par,
+                                dt(0.5), True, True, z(B, n), z(B, n_pre), z(*s3), z(*s3),
+                                z(*s3), z(*s3))
 
 
 def run(dtypes=DTYPES):
@@ -57,5 +60,6 @@ def run(dtypes=DTYPES):
                "bptt.layer_backward": bptt.layer_backward,
                "eprop.eprop_layer_block": eprop.eprop_layer_block,
                "eprop.readout_grad_block": eprop.readout_grad_block,
-               "eprop_m1.eprop_m1_block": eprop_m1.eprop_m1_block}
+               "eprop_m1.eprop_m1_block": eprop_m1.eprop_m1_block,
+               "eprop_lazy.eprop_lazy_block": eprop_lazy.eprop_lazy_block}
     return {name: len(k.signatures) for name, k in kernels.items()}

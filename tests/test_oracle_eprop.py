@@ -90,3 +90,18 @@ def test_firing_rate_regularisation_gradient_direction():
     net.w_in[0] -= 0.05 * learner_dir / np.abs(learner_dir).max()
     after = net.forward(x)[0][0].z.mean()
     assert after < before
+
+
+@pytest.mark.parametrize("kinds,c_reg", [(("lif",), 0.0), (("alif",), 0.5), (("lif-shared",), 0.1)])
+@pytest.mark.parametrize("block", [1, 13, 200])
+def test_lazy_kernel_equals_dense_kernel(kinds, c_reg, block):
+    """The activity-proportional kernel (shared leak, psi = 0 rows skipped) == the dense one."""
+    net = make_net(12, layers=1, kinds=kinds)
+    x, tg = make_data(12, T=60)
+    blocks, _ = net.forward(x)
+    assert 0.0 < np.mean(blocks[0].psi == 0) < 1.0      # both code paths are exercised
+    _, g_lazy, _ = eprop(net, x, tg, block=block, c_reg=c_reg, f_target=5.0)
+    _, g_dense, _ = eprop(net, x, tg, block=block, c_reg=c_reg, f_target=5.0, lazy=False)
+    assert rel_err(g_lazy, g_dense) < 1e-12
+    learner = snnsim.learning.OnlineEprop(net, 2)
+    assert learner.traces[0]["lazy"] and learner.traces[0]["ev"].shape == (2, net.n_in + net.sizes[0])

@@ -12,7 +12,7 @@ def test_warmup_runs():
     counts = _warmup.run()
     assert set(counts) == {"forward.layer_run", "forward.readout_run", "bptt.layer_backward",
                            "eprop.eprop_layer_block", "eprop.readout_grad_block",
-                           "eprop_m1.eprop_m1_block"}
+                           "eprop_m1.eprop_m1_block", "eprop_lazy.eprop_lazy_block"}
     assert all(c >= 2 for c in counts.values()), counts      # float32 and float64
 
 

@@ -11,6 +11,11 @@ from __future__ import annotations
 import json
 import os
 import struct
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locking, no repair
+    fcntl = None
 from typing import Any
 
 import h5py
@@ -89,18 +94,60 @@ def clear_write_flags(path: str | os.PathLike, *, raise_eoa: bool = True) -> boo
     return True
 
 
-def open_h5(path: str | os.PathLike) -> h5py.File:
-    """Open an output file read-only, including one left open by a killed run.
+def hold_shared_lock(path: str | os.PathLike) -> int | None:
+    """Open ``path`` and hold a shared ``flock`` on it; return the fd (None if impossible).
 
-    A killed run's file still carries HDF5's "open for writing" flag; such a
-    file opens fine as an SWMR reader, so that is tried second.
+    An SWMR writer drops HDF5's own exclusive lock; holding a shared one keeps
+    other writers out (HDF5 wants an exclusive lock to write) while readers,
+    which take shared locks, still get in.
     """
+    if fcntl is None:
+        return None
+    fd = os.open(path, os.O_RDONLY)
     try:
-        return h5py.File(path, "r")
-    except OSError as exc:
-        if "already open for write" not in str(exc):
-            raise
-        return h5py.File(path, "r", swmr=True)
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def repair_if_unused(path: str | os.PathLike) -> bool | None:
+    """Clear a killed writer's flags (see :func:`clear_write_flags`) if no process uses ``path``.
+
+    Returns None if another process has the file open (or it cannot be
+    locked or written), else whether the file was changed (False also for
+    files whose superblock is not one snnsim writes).
+    """
+    if fcntl is None:
+        return None
+    try:
+        with open(path, "r+b") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            try:
+                return clear_write_flags(path)
+            except ValueError:  # not a superblock we know: leave it to HDF5
+                return False
+    except OSError:
+        return None
+
+
+def open_h5(path: str | os.PathLike) -> h5py.File:
+    """Open an output file read-only, including one being written or left by a killed run.
+
+    A file no process uses is first repaired with :func:`repair_if_unused`
+    (after a SIGKILL its superblock may still say "open for writing" and
+    hold a stale end-of-file address); a file in use is opened as an SWMR
+    reader.
+    """
+    modes = ({"swmr": True}, {}) if repair_if_unused(path) is None else ({}, {"swmr": True})
+    first: OSError | None = None
+    for kw in modes:
+        try:
+            return h5py.File(path, "r", **kw)
+        except OSError as exc:
+            first = first or exc
+    raise first
 
 
 def _plain(value: Any) -> Any:

@@ -10,10 +10,12 @@ holding every block written before the last :meth:`H5Writer.flush`.
 Crash safety: the file is written in SWMR-write mode (HDF5 1.10 format).
 Without it HDF5 reuses the space of a rewritten compressed chunk (the partly
 filled last chunk of each growing dataset), so a SIGKILL between flushes can
-silently corrupt rows already flushed. A killed run's file keeps HDF5's
-"open for writing" flag: open it with ``h5py.File(path, "r", swmr=True)`` or
-:func:`snnsim.io.reader.open_h5`, or clear the flag with
-:func:`snnsim.io.reader.clear_write_flags` (:meth:`H5Writer.reopen` does).
+silently corrupt rows already flushed. After each flush the superblock's
+"open for writing" flags are cleared so plain h5py can open the file while it
+is written or after a kill; a shared ``flock`` keeps other writers out. A
+killed run can leave a stale end-of-file address, which
+:func:`snnsim.io.reader.open_h5` and :meth:`H5Writer.reopen` repair (plain
+``h5py.File(path, "r", swmr=True)`` reads such a file as is).
 
 On an exception inside the ``with`` block the file is closed and kept if any
 rows were appended, and deleted otherwise. :meth:`H5Writer.abort` closes and
@@ -32,7 +34,7 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
-from .reader import clear_write_flags
+from .reader import clear_write_flags, hold_shared_lock, repair_if_unused
 
 FORMAT = "snnsim-1"
 CHUNK_BYTES_CAP = 1 << 20  # ~1 MiB per chunk
@@ -135,6 +137,7 @@ class H5Writer:
         self.rows_appended = 0
         self._on_close: list[Callable[[], None]] = []
         self._swmr = False
+        self._lock_fd: int | None = None
 
     # ------------------------------------------------------------------ state
     @property
@@ -159,8 +162,10 @@ class H5Writer:
             self._swmr = True
             try:
                 self._f.swmr_mode = True
-            except (OSError, ValueError):
+            except (OSError, ValueError):  # pre-1.10 file (reopen): HDF5 keeps its own lock
                 self._f.flush()
+                return
+            self._lock_fd = hold_shared_lock(self.path)
             self._unflag()
 
     def on_close(self, callback: Callable[[], None]) -> None:
@@ -243,11 +248,13 @@ class H5Writer:
     def flush(self) -> None:
         """Flush HDF5 buffers to disk (everything so far survives a SIGKILL)."""
         self.file.flush()
-        self._enter_swmr()
-        self._unflag()
+        if self._swmr:
+            self._unflag()
+        else:
+            self._enter_swmr()
 
     def _unflag(self) -> None:
-        """Clear the superblock's "open for writing" flags so plain h5py can read the file."""
+        """Clear the superblock's "open for writing" flags so plain h5py can open the file."""
         try:
             clear_write_flags(self.path, raise_eoa=False)
         except (OSError, ValueError):
@@ -256,8 +263,13 @@ class H5Writer:
     # ---------------------------------------------------------------- closing
     def _drop(self) -> None:
         f, self._f = self._f, None
-        if f is not None:
-            f.close()
+        fd, self._lock_fd = self._lock_fd, None
+        try:
+            if f is not None:
+                f.close()
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def close(self, status: str = "complete") -> None:
         """Run close callbacks, record ``status`` and close the file (idempotent)."""
@@ -300,21 +312,18 @@ class H5Writer:
                block: int = 1024) -> "H5Writer":
         """Open an existing snnsim file to continue it (``snnsim train --resume``).
 
-        A file left by a killed run has its "open for writing" flag cleared
-        first. Until the first :meth:`append` or :meth:`flush` the file is not
+        A file left by a killed run is repaired first (see
+        :func:`snnsim.io.reader.repair_if_unused`). Until the first :meth:`append` or :meth:`flush` the file is not
         in SWMR mode, so :attr:`file` may be restructured (datasets deleted).
         """
         self = cls.__new__(cls)
         self._setup(path, compression, block)
+        if self.path.exists() and repair_if_unused(self.path) is None:
+            raise OSError(f"cannot reopen {self.path}: it is in use by another process "
+                          "(or not writable)")
         try:
-            try:
-                self._f = h5py.File(self.path, "r+", libver=LIBVER)
-            except OSError as exc:
-                if "already open for write" not in str(exc):
-                    raise
-                clear_write_flags(self.path)
-                self._f = h5py.File(self.path, "r+", libver=LIBVER)
-        except (OSError, ValueError) as exc:
+            self._f = h5py.File(self.path, "r+", libver=LIBVER)
+        except OSError as exc:
             raise OSError(f"cannot reopen {self.path}: {str(exc).splitlines()[0]}") from None
         self.dt = float(self._f.attrs["dt"])
         self.rows_appended = 1   # the file already holds a run: never delete it on failure

@@ -19,6 +19,7 @@ E_reg = c_reg/2 sum_j (f_j - f_target)^2 with rates f in Hz, gradient through su
 import numpy as np
 
 from snnsim.kernels import eprop as KE
+from snnsim.kernels import eprop_lazy as KL
 from snnsim.kernels import eprop_m1 as KM1
 
 from .. import validate as V
@@ -39,8 +40,9 @@ def m1_supported(net):
 
 class OnlineEprop:
     def __init__(self, net, batch, *, order=0, feedback="symmetric", depth="spatial", rng=None,
-                 c_reg=0.0, f_target=10.0):
+                 c_reg=0.0, f_target=10.0, lazy=True):
         self.net = net
+        self.lazy = bool(lazy)   # activity-proportional kernel where the layer allows it
         self.batch = V.count("batch", batch)
         self.order = V.choice("order", order, [0, 1])
         if order == 1 and not m1_supported(net):
@@ -74,7 +76,10 @@ class OnlineEprop:
             z = lambda: np.zeros(shape, dt)
             adaptive = bool(np.any(net.params[l]["beta"] != 0))
             top = l == len(net.sizes) - 1
-            tr = {"psi_prev": np.zeros((B, n), dt), "ev": z(), "eb": z(),
+            alpha = net.params[l]["alpha"]
+            lazy = self.lazy and top and self.order == 0 and np.all(alpha == alpha[0])
+            tr = {"psi_prev": np.zeros((B, n), dt), "eb": z(), "lazy": lazy,
+                  "ev": np.zeros((B, self._n_pre(l)), dt) if lazy else z(),
                   "ea": z() if adaptive else ph, "hh": ph if top else z(),
                   "adaptive": adaptive}
             if top and self.order == 1:
@@ -122,6 +127,10 @@ class OnlineEprop:
                 KM1.eprop_m1_block(pre, blk.psi, sig, np.ascontiguousarray(c), err, p["alpha"],
                                    p["zeta"], p["alpha"][0], kappa, tr["psi_prev"], tr["ev"],
                                    tr["eb"], tr["f"], tr["y1"], self.g[l])
+            elif tr["lazy"]:   # tr["ev"] holds the shared presynaptic trace zbar (B, n_pre)
+                KL.eprop_lazy_block(pre, blk.psi, sig, p["alpha"][0], p["zeta"], p["beta"], p["rho"],
+                                    kappa, tr["adaptive"], self.c_reg > 0, tr["psi_prev"], tr["ev"],
+                                    tr["ea"], tr["eb"], self.g[l], self.esum[l])
             else:
                 a_hat, delay = 0.0, False
                 if not top:

@@ -1,0 +1,85 @@
+"""Activity-proportional e-prop kernel: lazy trace decay for neurons whose psi is zero.
+
+Same rule as ``eprop.eprop_layer_block`` for a layer whose neurons share one leak alpha
+(Bellec et al. 2020): then eps_v_ji = zeta_j zbar_i with one presynaptic trace
+zbar_i^t = alpha zbar_i^{t-1} + pre_i^t, so no N x N_pre eps_v array is stored. While
+psi_j^t = psi_j^{t-1} = 0, row j has e_ji = 0 and its traces only decay:
+    ebar_ji^{t0+k} = kappa^k ebar_ji^{t0},   eps_a_ji^{t0+k} = rho_j^k eps_a_ji^{t0}
+    sum_k L_j^{t0+k} ebar_ji^{t0+k} = ebar_ji^{t0} * S_j,   S_j = sum_k L_j^{t0+k} kappa^k
+so the row costs O(1) per step; it is brought up to date (O(N_pre)) when the neuron
+comes close to threshold again, and at the end of every block.
+"""
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
+
+
+@kernel()
+def _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a):
+    """Apply row j's pending decays and gradient (in place) and reset its accumulators."""
+    s, de, da = s_acc[j], dec_eb[j], dec_a[j]
+    for i in range(eb.shape[2]):
+        grad[b, j, i] += s * eb[b, j, i]
+        eb[b, j, i] *= de
+        if adaptive:
+            ea[b, j, i] *= da
+    s_acc[j] = 0.0
+    dec_eb[j] = 1.0
+    dec_a[j] = 1.0
+
+
+@kernel(parallel=True)
+def eprop_lazy_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, want_esum,
+                     psi_prev, zbar, ea, eb, grad, esum):
+    """One block of K steps for a layer with a shared leak ``alpha`` (scalar).
+
+    pre (B, K, n_pre); psi, sig (B, K, n). Modified in place: psi_prev (B, n),
+    zbar (B, n_pre), eb and grad (B, n, n_pre), ea when adaptive, esum when want_esum
+    (placeholders (1, 1, 1) otherwise). All rows are up to date when the call returns.
+    """
+    B, K, n_pre = pre.shape
+    n = psi.shape[2]
+    for b in prange(B):
+        zprev = np.empty(n_pre, dtype=zbar.dtype)
+        s_acc = np.zeros(n)
+        dec_eb = np.ones(n)
+        dec_a = np.ones(n)
+        pending = np.zeros(n, dtype=np.bool_)
+        for t in range(K):
+            for i in range(n_pre):
+                zprev[i] = zbar[b, i]
+                zbar[b, i] = alpha * zbar[b, i] + pre[b, t, i]
+            for j in range(n):
+                p = psi[b, t, j]
+                pp = psi_prev[b, j]
+                s = sig[b, t, j]
+                if p == 0.0 and pp == 0.0:
+                    dec_eb[j] *= kappa
+                    dec_a[j] *= rho[j]
+                    s_acc[j] += s * dec_eb[j]
+                    pending[j] = True
+                    continue
+                if pending[j]:
+                    _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
+                    pending[j] = False
+                ze = zeta[j]
+                be = beta[j]
+                decay_a = rho[j] - pp * be
+                for i in range(n_pre):
+                    evn = ze * zbar[b, i]
+                    if adaptive:
+                        ean = pp * (ze * zprev[i]) + decay_a * ea[b, j, i]
+                        ea[b, j, i] = ean
+                        e = p * (evn - be * ean)
+                    else:
+                        e = p * evn
+                    ebn = kappa * eb[b, j, i] + e
+                    eb[b, j, i] = ebn
+                    grad[b, j, i] += s * ebn
+                    if want_esum:
+                        esum[b, j, i] += e
+                psi_prev[b, j] = p
+        for j in range(n):
+            if pending[j]:
+                _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
