@@ -64,7 +64,7 @@ def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, us
                 psi_prev[b, j] = p
 
 
-@kernel(parallel=True)
+@kernel()
 def readout_grad_block(z, err, kappa, zbar, grad):
     """Exact readout-weight gradient over a block: zbar = kappa zbar + z; grad[b] += zbar (x) err.
 
@@ -72,11 +72,15 @@ def readout_grad_block(z, err, kappa, zbar, grad):
     """
     B, K, n = z.shape
     n_out = err.shape[2]
-    for b in prange(B):
+    for b in range(B):   # O(n n_out) per step: serial is faster than a thread launch
         for t in range(K):
+            active = False
+            for k in range(n_out):
+                if err[b, t, k] != 0.0:
+                    active = True
             for j in range(n):
                 zb = kappa * zbar[b, j] + z[b, t, j]
                 zbar[b, j] = zb
-                if zb != 0.0:
+                if active and zb != 0.0:
                     for k in range(n_out):
                         grad[b, j, k] += zb * err[b, t, k]

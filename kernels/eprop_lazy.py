@@ -74,11 +74,12 @@ def eprop_lazy_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, wan
                         e = p * (evn - be * ean)
                     else:
                         e = p * evn
-                    ebn = kappa * eb[b, j, i] + e
-                    eb[b, j, i] = ebn
-                    grad[b, j, i] += s * ebn
+                    eb[b, j, i] = kappa * eb[b, j, i] + e
                     if want_esum:
                         esum[b, j, i] += e
+                if s != 0.0:   # outside a learning window the signal is 0: no gradient pass
+                    for i in range(n_pre):
+                        grad[b, j, i] += s * eb[b, j, i]
                 psi_prev[b, j] = p
         for j in range(n):
             if pending[j]:

@@ -92,7 +92,7 @@ def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_
                 psi_out[b, t, j] = pj
 
 
-@kernel(parallel=True)
+@kernel()
 def readout_run(z, w_out, kappa, y, y_out):
     """Leaky readout over a block: y (B, n_out) state updated in place; y_out (B, K, n_out) written.
 
@@ -100,7 +100,7 @@ def readout_run(z, w_out, kappa, y, y_out):
     """
     B, K, n = z.shape
     n_out = y.shape[1]
-    for b in prange(B):
+    for b in range(B):   # a few outputs: threads would cost more than they save
         for t in range(K):
             for k in range(n_out):
                 y[b, k] *= kappa[k]

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from snnsim.io import open_run
+from snnsim.io import H5Writer, clear_write_flags, open_h5, open_run
 
 REPO = Path(__file__).resolve().parents[1]
 K, B, EVERY, DT = 40, 2, 3, 0.5
@@ -63,31 +63,50 @@ def expected(stop):
     return out
 
 
-def run_and_kill(path, n_flushes=3, timeout=20.0):
-    """Start the child, SIGKILL it after `n_flushes` reported flushes; return last stop_step."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout] + [lines.put(None)],
-                     daemon=True).start()
-    stops = []
-    try:
-        while len(stops) < n_flushes:
-            line = lines.get(timeout=timeout)
+class Child:
+    """The writer subprocess and the stop_step values it reported after each flush."""
+
+    def __init__(self, path, timeout=20.0):
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        self.timeout, self.stops = timeout, []
+        self.proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.lines: queue.Queue = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def wait_flushes(self, n):
+        while len(self.stops) < n:
+            line = self.lines.get(timeout=self.timeout)
             if line is None:
-                pytest.fail(f"child exited early: {proc.stderr.read().decode()[-2000:]}")
-            stops.append(int(line.split()[1]))
+                self.proc.kill()
+                pytest.fail(f"child exited early: {self.proc.stderr.read().decode()[-2000:]}")
+            self.stops.append(int(line.split()[1]))
+
+    def kill(self):
+        """SIGKILL the child; return the last stop_step it reported."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=self.timeout)
+        # lines printed before the kill landed; a partial last line has no newline
+        while (line := self.lines.get(timeout=self.timeout)) is not None:
+            if line.endswith(b"\n"):
+                self.stops.append(int(line.split()[1]))
+        return self.stops[-1] if self.stops else None
+
+
+def run_and_kill(path, n_flushes=3):
+    child = Child(path)
+    try:
+        child.wait_flushes(n_flushes)
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=timeout)
-    # lines printed before the kill landed; a partial last line has no newline
-    while (line := lines.get(timeout=timeout)) is not None:
-        if line.endswith(b"\n"):
-            stops.append(int(line.split()[1]))
-    assert proc.returncode == -signal.SIGKILL
-    return stops[-1]
+        stop = child.kill()
+    assert child.proc.returncode == -signal.SIGKILL
+    return stop
 
 
 @pytest.mark.parametrize("n_flushes", [3, 5])
@@ -97,6 +116,7 @@ def test_sigkill_keeps_flushed_blocks(tmp_path, n_flushes):
     assert stop >= n_flushes * 2 * K
     exp = expected(stop)
     keep = np.arange(stop) % EVERY == 0
+    # as an SWMR reader h5py reads a killed file as it is (no repair needed)
     with h5py.File(path, "r", swmr=True) as f:
         assert f.attrs["status"] == "running"  # never closed
         assert f.attrs["stop_step"] >= stop
@@ -116,10 +136,57 @@ def test_sigkill_keeps_flushed_blocks(tmp_path, n_flushes):
                 ds = f[f"report/{pop}/{var}"]
                 assert ds.shape[0] >= want.shape[0]
                 np.testing.assert_array_equal(ds[:want.shape[0]], want)
-    with open_run(path) as run:  # the reader copes with the "open for writing" flag
+    with open_run(path) as run:  # repairs flags / end-of-file address if needed
         assert run.status == "running"
-        assert run.spike_array("a", T=stop).shape == (B, stop, POPS["a"])
         np.testing.assert_array_equal(run.spike_array("a", T=stop), exp["a"]["z"])
+    with h5py.File(path, "r") as f:  # after the repair plain h5py reads everything
+        for ds in _datasets(f).values():
+            ds[...]
+
+
+def test_live_file_readable_and_locked_against_writers(tmp_path):
+    path = tmp_path / "live.h5"
+    child = Child(path)
+    try:
+        child.wait_flushes(2)
+        with open_h5(path) as f:  # read while being written
+            assert f["spikes/a/timestamps"].shape[0] > 0
+            assert f.attrs["status"] == "running"
+        with pytest.raises(OSError, match="in use"):
+            H5Writer.reopen(path)
+        with pytest.raises(OSError):
+            h5py.File(path, "r+")
+    finally:
+        child.kill()
+
+
+def test_reopen_after_kill(tmp_path):
+    path = tmp_path / "resume.h5"
+    stop = run_and_kill(path, 3)
+    with open_h5(path) as f:
+        n = f["spikes/a/timestamps"].shape[0]
+        ts = f["spikes/a/timestamps"][:]
+    with H5Writer.reopen(path) as w:
+        assert w.has_data
+        w.append("spikes/a/timestamps", np.array([1e9]))
+        w.append("training/loss", np.array([0.5, 0.25]))
+    with h5py.File(path, "r") as f:
+        assert f.attrs["status"] == "complete"
+        np.testing.assert_array_equal(f["spikes/a/timestamps"][:], np.append(ts, 1e9))
+        assert f["training/loss"].shape == (2,) and n >= 1 and stop > 0
+
+
+def test_clear_write_flags(tmp_path):
+    path = tmp_path / "flagged.h5"
+    run_and_kill(path, 1)
+    clear_write_flags(path)  # idempotent with what the writer already cleared
+    assert clear_write_flags(path) is False
+    with h5py.File(path, "r") as f:
+        f["spikes/a/timestamps"][...]
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5" * 20)
+    with pytest.raises(ValueError):
+        clear_write_flags(junk)
 
 
 def _datasets(f):

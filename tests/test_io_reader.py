@@ -1,11 +1,14 @@
 """Tests for snnsim.io.reader (open_run, Run) and snnsim.io.export (CSV)."""
 
 import csv
+import struct
 
+import h5py
 import numpy as np
 import pytest
 
 from snnsim.io import H5Writer, Recorder, RecordSpec, open_run, spikes_to_csv
+from snnsim.io.reader import _lookup3
 
 B, T, DT = 2, 120, 0.5
 POPS = {"in": 6, "hid": 9}
@@ -120,3 +123,19 @@ def test_csv_export_one_population(run_file, tmp_path):
     assert {r["population"] for r in read_csv(out)} == {"hid"}
     with pytest.raises(KeyError, match="nope"):
         spikes_to_csv(p, tmp_path / "x.csv", population="nope")
+
+
+@pytest.mark.parametrize("libver", [("v110", "latest"), ("v108", "latest")])
+def test_lookup3_matches_hdf5_superblock_checksum(tmp_path, libver):
+    p = tmp_path / "c.h5"
+    with h5py.File(p, "w", libver=libver) as f:
+        f["x"] = np.arange(3)
+    head = p.read_bytes()[:64]
+    n = 12 + 4 * head[9]
+    assert _lookup3(head[:n]) == struct.unpack("<I", head[n:n + 4])[0]
+
+
+def test_lookup3_reference_values():
+    # values of Bob Jenkins' hashlittle(key, len, 0) from lookup3.c's driver
+    assert _lookup3(b"") == 0xDEADBEEF
+    assert _lookup3(b"Four score and seven years ago") == 0x17770551

@@ -1,7 +1,8 @@
 """HDF5 output of snnsim: writer, buffered recorder, reader and CSV export.
 
 Re-exports :class:`H5Writer`, :class:`Recorder`, :class:`RecordSpec`,
-:func:`open_run`, :class:`Run` and :func:`spikes_to_csv`.
+:func:`open_run`, :class:`Run`, :func:`open_h5`, :func:`clear_write_flags`
+and :func:`spikes_to_csv`.
 """
 
 from .export import spikes_to_csv
@@ -9,5 +10,5 @@ from .reader import Run, clear_write_flags, open_h5, open_run
 from .recorder import Recorder, RecordSpec, units_of
 from .writer import FORMAT, H5Writer
 
-__all__ = ["FORMAT", "H5Writer", "Recorder", "RecordSpec", "Run", "clear_write_flags", "open_h5", "open_run",
-           "spikes_to_csv", "units_of"]
+__all__ = ["FORMAT", "H5Writer", "Recorder", "RecordSpec", "Run", "clear_write_flags",
+           "open_h5", "open_run", "spikes_to_csv", "units_of"]

@@ -1,9 +1,11 @@
 """Reading snnsim HDF5 output files.
 
 Holds :func:`open_run` and :class:`Run`, a read-only view of one output file
-(root attributes, spikes in SONATA layout, dense reports, dataset listing),
-and :func:`open_h5`, which opens a file read-only with h5py. Files from killed
-runs are readable: datasets simply hold fewer rows.
+(root attributes, spikes in SONATA layout, dense reports, dataset listing);
+:func:`open_h5`, which opens a file read-only with h5py, also while it is
+written or after its writer was killed (datasets then hold fewer rows); and
+the superblock helpers behind that: :func:`clear_write_flags` (what
+``h5clear`` does), :func:`repair_if_unused` and :func:`hold_shared_lock`.
 """
 
 from __future__ import annotations
@@ -11,16 +13,15 @@ from __future__ import annotations
 import json
 import os
 import struct
-
-try:
-    import fcntl
-except ImportError:  # not POSIX: no locking, no repair
-    fcntl = None
 from typing import Any
 
 import h5py
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locking, no repair
+    fcntl = None
 
 _SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _WRITE_FLAGS = 0x01 | 0x04  # superblock "open for write" and "open for SWMR write"

@@ -1,25 +1,21 @@
 """HDF5 output file writer for snnsim runs.
 
-Holds :class:`H5Writer`, a context manager over one HDF5 file: root
-attributes (``dt``, ``seed``, ``snnsim_version``, ``config``, ``created``,
-``format``, ``status``), blocks of rows appended along axis 0 of resizable,
-chunked, compressed datasets, one-shot arrays and attributes. It writes
-straight to the target path, so a killed process leaves a readable file
-holding every block written before the last :meth:`H5Writer.flush`.
+Holds :class:`H5Writer`, a context manager over one HDF5 file: root attributes
+(``dt``, ``seed``, ``snnsim_version``, ``config``, ``created``, ``format``,
+``status``), blocks of rows appended along axis 0 of chunked compressed
+datasets, one-shot arrays and attributes. It writes to the target path itself.
 
-Crash safety: the file is written in SWMR-write mode (HDF5 1.10 format).
-Without it HDF5 reuses the space of a rewritten compressed chunk (the partly
-filled last chunk of each growing dataset), so a SIGKILL between flushes can
-silently corrupt rows already flushed. After each flush the superblock's
-"open for writing" flags are cleared so plain h5py can open the file while it
-is written or after a kill; a shared ``flock`` keeps other writers out. A
-killed run can leave a stale end-of-file address, which
-:func:`snnsim.io.reader.open_h5` and :meth:`H5Writer.reopen` repair (plain
-``h5py.File(path, "r", swmr=True)`` reads such a file as is).
+Crash safety: SIGKILL keeps every block written before the last flush. The
+file is in SWMR-write mode (HDF5 1.10 format), since otherwise HDF5 reuses the
+space of a rewritten compressed chunk (the partly filled last chunk of each
+growing dataset) and a kill between flushes can silently corrupt flushed rows.
+Every flush clears the superblock's "open for writing" flags, so plain h5py
+opens the file while it is written or after a kill; a shared ``flock`` keeps
+other writers out. A stale end-of-file address left by a kill is repaired by
+:func:`snnsim.io.reader.open_h5` and :meth:`H5Writer.reopen`.
 
-On an exception inside the ``with`` block the file is closed and kept if any
-rows were appended, and deleted otherwise. :meth:`H5Writer.abort` closes and
-deletes the file unconditionally.
+On an exception inside ``with`` the file is closed and kept if any rows were
+appended, else deleted; :meth:`H5Writer.abort` closes and deletes it.
 """
 
 from __future__ import annotations
@@ -39,9 +35,7 @@ from .reader import clear_write_flags, hold_shared_lock, repair_if_unused
 FORMAT = "snnsim-1"
 CHUNK_BYTES_CAP = 1 << 20  # ~1 MiB per chunk
 GZIP_LEVEL = 4
-# SWMR needs the 1.10 file format; it keeps the on-disk file consistent at all
-# times (a filtered chunk that is rewritten never has its old space reused).
-LIBVER = ("v110", "latest")
+LIBVER = ("v110", "latest")  # SWMR needs the 1.10 file format
 
 
 def chunk_shape(shape: tuple[int, ...], itemsize: int, rows: int,
@@ -67,6 +61,23 @@ def chunk_shape(shape: tuple[int, ...], itemsize: int, rows: int,
     return (rows, *trailing)
 
 
+def _unflag(path: str | os.PathLike) -> None:
+    """Clear the superblock's "open for writing" flags so plain h5py can open the file."""
+    try:
+        clear_write_flags(path, raise_eoa=False)
+    except (OSError, ValueError):
+        pass
+
+
+class _File(h5py.File):
+    """h5py.File whose ``flush()`` in SWMR mode also clears the write flags (see module doc)."""
+
+    def flush(self) -> None:
+        super().flush()
+        if self.swmr_mode:
+            _unflag(self.filename)
+
+
 def _create_file(path: Path, overwrite: bool) -> h5py.File:
     """Create ``path`` for writing; raise one-line OSError subclasses on failure."""
     parent = path.parent
@@ -79,7 +90,7 @@ def _create_file(path: Path, overwrite: bool) -> h5py.File:
     if path.exists() and not overwrite:
         raise FileExistsError(exists_msg)
     try:
-        return h5py.File(path, "w" if overwrite else "w-", libver=LIBVER)
+        return _File(path, "w" if overwrite else "w-", libver=LIBVER)
     except OSError as exc:
         if getattr(exc, "errno", None) == errno.EACCES:
             raise PermissionError(f"cannot create output file {path}: permission denied") from None
@@ -166,7 +177,7 @@ class H5Writer:
                 self._f.flush()
                 return
             self._lock_fd = hold_shared_lock(self.path)
-            self._unflag()
+            _unflag(self.path)
 
     def on_close(self, callback: Callable[[], None]) -> None:
         """Register ``callback`` to run before the file is closed (not on abort).
@@ -248,17 +259,7 @@ class H5Writer:
     def flush(self) -> None:
         """Flush HDF5 buffers to disk (everything so far survives a SIGKILL)."""
         self.file.flush()
-        if self._swmr:
-            self._unflag()
-        else:
-            self._enter_swmr()
-
-    def _unflag(self) -> None:
-        """Clear the superblock's "open for writing" flags so plain h5py can open the file."""
-        try:
-            clear_write_flags(self.path, raise_eoa=False)
-        except (OSError, ValueError):
-            pass
+        self._enter_swmr()
 
     # ---------------------------------------------------------------- closing
     def _drop(self) -> None:
@@ -313,8 +314,9 @@ class H5Writer:
         """Open an existing snnsim file to continue it (``snnsim train --resume``).
 
         A file left by a killed run is repaired first (see
-        :func:`snnsim.io.reader.repair_if_unused`). Until the first :meth:`append` or :meth:`flush` the file is not
-        in SWMR mode, so :attr:`file` may be restructured (datasets deleted).
+        :func:`snnsim.io.reader.repair_if_unused`). Until the first
+        :meth:`append` or :meth:`flush` the file is not in SWMR mode, so
+        :attr:`file` may be restructured (datasets deleted).
         """
         self = cls.__new__(cls)
         self._setup(path, compression, block)
@@ -322,7 +324,7 @@ class H5Writer:
             raise OSError(f"cannot reopen {self.path}: it is in use by another process "
                           "(or not writable)")
         try:
-            self._f = h5py.File(self.path, "r+", libver=LIBVER)
+            self._f = _File(self.path, "r+", libver=LIBVER)
         except OSError as exc:
             raise OSError(f"cannot reopen {self.path}: {str(exc).splitlines()[0]}") from None
         self.dt = float(self._f.attrs["dt"])
@@ -332,5 +334,4 @@ class H5Writer:
         return self
 
     def __repr__(self) -> str:
-        state = "closed" if self._f is None else "open"
-        return f"H5Writer({str(self.path)!r}, {state}, rows_appended={self.rows_appended})"
+        return f"H5Writer({str(self.path)!r}, {'closed' if self.closed else 'open'})"
