@@ -1,5 +1,5 @@
 """snnsim.kernels: plain numba kernels over arrays (installed from the top-level ``kernels/``)."""
-from . import forward  # noqa: F401
+from . import forward  # noqa: F401  (re-exported submodule)
 
 
 def warmup():

@@ -1,5 +1,8 @@
 """Typed exceptions raised for user errors; every message is one line naming the field."""
 
+#: characters str.splitlines() breaks on, escaped so that a message stays one line
+_LINE_BREAKS = str.maketrans({c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"})
+
 
 class SnnsimError(Exception):
     """Base class of snnsim's user-facing errors."""
@@ -9,8 +12,8 @@ class ConfigError(SnnsimError, ValueError):
     """A parameter, config field, array or option is not allowed."""
 
     def __init__(self, field, message):
-        self.field = field
-        super().__init__(f"{field}: {message}")
+        self.field = str(field).translate(_LINE_BREAKS)   # keys/paths may hold line breaks
+        super().__init__(f"{self.field}: {str(message).translate(_LINE_BREAKS)}")
 
 
 class MemoryLimitError(SnnsimError, MemoryError):

@@ -23,12 +23,26 @@ from .tasks import accuracy
 ONLINE_FAMILIES = {"eprop": {}, "deep-eprop-spatial": {}, "deep-eprop-onehop": {"depth": "onehop"}}
 
 
+def shard_task(data, sl):
+    """The trials ``sl`` of a batch (a TaskData with the same loss and metadata)."""
+    from dataclasses import replace
+    return replace(data, inputs=data.inputs[sl], targets=data.targets[sl], mask=data.mask[sl],
+                   labels=None if data.labels is None else data.labels[sl])
+
+
 class Trainer:
     def __init__(self, net, task, *, rule="eprop", optimizer=None, feedback="symmetric",
                  c_reg=0.0, f_target=10.0, update_every=None, block=256, seed=0,
-                 val_every=0, patience=0, val_task=None, test_task=None):
-        """``task(rng) -> TaskData`` draws one training batch; val/test_task give fixed sets."""
+                 val_every=0, patience=0, val_task=None, test_task=None, comm=None):
+        """``task(rng) -> TaskData`` draws one training batch; val/test_task give fixed sets.
+
+        ``comm`` (data parallelism, e.g. ``snnsim.parallel.MPIComm``): every rank draws the
+        same global batch, simulates its ``comm.shard(batch)`` of the trials, and the
+        batch-summed gradients and losses are summed over ranks (``comm.allreduce_sum``)
+        before the identical optimiser step on every rank.
+        """
         self.net, self.task = net, task
+        self.comm = comm
         family, order = parse_rule(rule)
         self.rule = rule
         self.optimizer = optimizer or make_optimizer("adam")
@@ -57,6 +71,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ one iteration
     def _apply(self, grads):
+        if self.comm is not None:   # shard gradients are shard means: weight by the shard size
+            grads = {k: self.comm.allreduce_sum(g * self._shard_frac) for k, g in grads.items()}
         deltas = self.optimizer.step(self.net.weights(), grads, self.net.masks())
         if self.learner is not None:
             self.learner.adapt_feedback(deltas["readout.w_out"])
@@ -87,6 +103,9 @@ class Trainer:
         """One training iteration; returns its log record."""
         t0 = time.perf_counter()
         data = self.task(self.rngs["data"])
+        if self.comm is not None:
+            data = shard_task(data, self.comm.shard(data.inputs.shape[0]))
+            self._shard_frac = data.inputs.shape[0] / self.comm.global_batch
         if self.learner is not None:
             loss, y = self._online_step(data)
         else:
@@ -97,6 +116,10 @@ class Trainer:
         rec = {"iteration": self.iteration, "loss": loss, "wall_s": time.perf_counter() - t0}
         if data.labels is not None:
             rec["accuracy"] = accuracy(y, data.labels, window_mask(data.mask, *y.shape[:2]))
+        if self.comm is not None:   # losses are batch means of the shard: weight by its size
+            for key in ("loss", "accuracy"):
+                if key in rec:
+                    rec[key] = float(self.comm.allreduce_sum(np.array(rec[key] * self._shard_frac)))
         if self.val_set is not None and self.val_every and self.iteration % self.val_every == 0:
             rec.update({f"val_{k}": v for k, v in self.evaluate(self.val_set).items()})
             if rec["val_loss"] < self.best_val:

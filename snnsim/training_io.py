@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 
 from .errors import ConfigError
+from .io import open_h5
 
 LOG = "training"
 
@@ -72,7 +73,7 @@ def save_checkpoint(writer, trainer, log):
 
 def load_checkpoint(path):
     """(arrays, meta) of the last complete checkpoint in ``path``."""
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         name = "checkpoint" if "checkpoint" in f else ("checkpoint_new" if "checkpoint_new" in f else None)
         if name is None:
             raise ConfigError("--resume", f"{path} holds no checkpoint (train.checkpoint_every = 0?)")

@@ -17,7 +17,7 @@ from ..config_train import task_factory
 from ..errors import ConfigError, MemoryLimitError
 from ..io import H5Writer
 from ..learning import compare, parse_rule, run_rule
-from .options import UserError, config_argument, overwrite_option, seed_option, user_errors
+from .options import config_argument, overwrite_option, seed_option, user_errors
 
 DEFAULT_RULES = "rtrl,eprop,eprop-m1,eprop-m2,deep-eprop,deep-eprop-spatial,deep-eprop-onehop"
 

@@ -19,7 +19,7 @@ from .._version import __version__
 from ..config import build_network, load_config
 from ..config_train import make_trainer
 from ..errors import ConfigError, DivergenceError
-from ..io import H5Writer, Recorder, RecordSpec
+from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..training_io import TrainLog, load_checkpoint, save_checkpoint, truncate_log
 from .options import (RunFailed, UserError, config_argument, one_line, overwrite_option,
                       quiet_option, seed_option, user_errors)
@@ -36,8 +36,7 @@ def _load(config, iterations, rule, seed):
 
 
 def _check_same_run(path, cfg):
-    import h5py
-    with h5py.File(path, "r") as f:
+    with open_h5(path) as f:
         old = json.loads(f.attrs["config"])
     new = json.loads(cfg.to_json())
     for d in (old, new):
