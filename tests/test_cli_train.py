@@ -150,3 +150,11 @@ def test_train_log_columns_stay_aligned(tmp_path):
         assert f["training/iteration"][()].tolist() == [1, 2, 3, 4, 5, 6]
         np.testing.assert_array_equal(f["training/val_loss"][()],
                                       [np.nan, np.nan, 0.5, np.nan, np.nan, 0.5])
+
+
+def test_bench_prints_table():
+    res = CliRunner().invoke(cli, ["bench", "--steps", "20", "--batch", "2", "--sizes", "10"])
+    assert res.exit_code == 0, res.output
+    assert "| 2 x 10 |" in res.output and "warm-up" in res.output
+    res = CliRunner().invoke(cli, ["bench", "--sizes", "ten"])
+    assert res.exit_code == 2 and "--sizes" in res.output
