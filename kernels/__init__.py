@@ -1,5 +1,7 @@
 """snnsim.kernels: plain numba kernels over arrays (installed from the top-level ``kernels/``)."""
-from . import forward  # noqa: F401  (re-exported submodule)
+from . import forward
+
+__all__ = ["forward", "warmup"]
 
 
 def warmup():

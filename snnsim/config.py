@@ -83,6 +83,11 @@ def _layers(path, value, ctx):
             raise ConfigError(f"{lp}.name", f"{layer['name']!r} is already used "
                                             "(layer names must be unique and not 'readout')")
         names.add(layer["name"])
+        n_pre, ns = out[-1]["n"] if out else ctx["network"]["n_in"], [p.get("n") for p in layer["population"]]
+        if all(type(n) is int for n in ns):   # bound memory before any per-neuron array exists
+            n = sum(ns)
+            V.fits_memory(f"{lp}.population", n_pre * n + (n * n if layer["recurrent"] else 0) + 16 * n,
+                          f"{n} neurons with {n_pre} inputs")
         pops = [_population(f"{lp}.population[{j}]", p, ctx["network"])
                 for j, p in enumerate(layer["population"])]
         for j, p in enumerate(pops):
@@ -106,7 +111,11 @@ def _load_npy(f, value, base_dir):
     if not isinstance(value, str) or not value:
         raise ConfigError(f, f"must be a path to a .npy file, got {value!r}")
     p = Path(base_dir) / value  # an absolute value replaces base_dir
-    if not p.is_file():
+    try:
+        is_file = p.is_file()
+    except (OSError, ValueError):   # e.g. a name too long for the OS
+        is_file = False
+    if not is_file:
         raise ConfigError(f, f"no such file: {p}")
     try:
         return np.load(p, mmap_mode="r", allow_pickle=False)
@@ -165,6 +174,11 @@ def _record(path, t, ctx):
         "variables": (lambda f, v: _list(f, v, _choice(RECORD_VARIABLES), "variables"), []),
         "every": (_count, 1), "block": (_count, 500), "buffer_steps": (_count, 1000),
         "spikes": (_bool, True), "readout": (_bool, True)})
+    if "input" in ctx:   # one block of input, layer histories and readout must fit in memory
+        inp, k = ctx["input"], min(r["block"], ctx["input"]["steps"])
+        V.fits_memory("input.batch", inp["batch"] * k * (ctx["network"]["n_in"] + ctx["readout"]["n"]
+                                                         + 7 * sum(layers.values())),
+                      f"blocks of {inp['batch']} trials x {k} steps (record.block)")
     chosen = list(layers) if r["populations"] == "all" else r["populations"]
     for name in r["neurons"]:
         if name not in chosen:

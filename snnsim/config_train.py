@@ -59,8 +59,15 @@ def task_section(path, t, ctx):
             spec[key] = (_typed_like(p.default), None)
     out = _fields(path, t, spec)
     net = ctx["network"]
-    probe = make_task(name, np.random.default_rng(0), batch=1, dt=net["dt"],
-                      **{k: v for k, v in out.items() if k != "name"})
+    try:
+        probe = make_task(name, np.random.default_rng(0), batch=1, dt=net["dt"],
+                          **{k: v for k, v in out.items() if k != "name"})
+    except (MemoryError, ValueError) as exc:   # e.g. durations too long to allocate one trial
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(path, f"these options give a task too large to generate "
+                                f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    ctx["_task_size"] = probe.steps * (probe.n_in + probe.n_out)   # values per trial
     if probe.n_in != net["n_in"]:
         raise ConfigError("network.n_in", f"must be {probe.n_in} for task {name!r} with these "
                                           f"options, got {net['n_in']}")
@@ -82,6 +89,8 @@ def train_section(path, t, ctx):
         "checkpoint_every": (lambda f, v: V.count(f, v, minimum=0), 0)})
     if t and "task" not in ctx:
         raise ConfigError(path, "needs a [task] section (what to train on)")
+    for key in ("batch", "val_batch", "test_batch"):   # one batch of the task must fit in memory
+        V.fits_memory(f"{path}.{key}", out[key] * ctx.get("_task_size", 0), f"{out[key]} trials")
     return out
 
 
@@ -100,8 +109,11 @@ def task_factory(cfg, dt, which="train"):
     return lambda rng: make_task(name, rng, batch=batch, dt=dt, **opts)
 
 
-def make_trainer(cfg, net):
-    """The Trainer of a validated config with [task] and [train] sections."""
+def make_trainer(cfg, net, comm=None):
+    """The Trainer of a validated config with [task] and [train] sections.
+
+    ``comm`` (e.g. ``snnsim.parallel.MPIComm``, with ``global_batch`` set): data-parallel
+    training, passed to the Trainer."""
     from .optim import make_optimizer
     from .trainer import Trainer
     tr, dt = cfg["train"], net.dt
@@ -111,4 +123,5 @@ def make_trainer(cfg, net):
                    update_every=tr["update_every"], block=tr["block"], seed=cfg["network"]["seed"],
                    val_every=tr["val_every"], patience=tr["patience"],
                    val_task=task_factory(cfg, dt, "val") if tr["val_every"] else None,
-                   test_task=task_factory(cfg, dt, "test") if tr["test_batch"] else None)
+                   test_task=task_factory(cfg, dt, "test") if tr["test_batch"] else None,
+                   comm=comm)

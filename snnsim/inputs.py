@@ -17,15 +17,21 @@ class ArrayInput:
 
     def __init__(self, array, *, field="inputs", binary=False):
         arr = V.array(field, array, (None, None, None))
+        if 0 in arr.shape:
+            raise ConfigError(field, f"must have at least one trial, step and input, got shape {arr.shape}")
         if binary and not np.all((arr == 0) | (arr == 1)):
             raise ConfigError(field, "spike input must contain only 0 and 1")
-        self.array = arr
+        self.array, self.field = arr, field
         self.batch, self.steps, self.n_in = arr.shape
 
     def block(self, t0, k, batch, rng, dtype):
         if batch != self.batch:
             raise ConfigError("batch", f"input array has batch {self.batch}, run asked for {batch}")
-        return np.ascontiguousarray(self.array[:, t0:t0 + k], dtype=dtype)
+        with np.errstate(over="ignore"):
+            x = np.ascontiguousarray(self.array[:, t0:t0 + k], dtype=dtype)
+        if x.dtype != self.array.dtype and not np.all(np.isfinite(x)):
+            raise ConfigError(self.field, f"values overflow the network dtype {np.dtype(dtype).name}")
+        return x
 
 
 class SpikeInput(ArrayInput):

@@ -31,9 +31,12 @@ class Layer:
     n: int = field(default=0, init=False)
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise ConfigError("layer.name", f"must be a string, got {type(self.name).__name__}")
         if isinstance(self.populations, LIF):
             self.populations = [self.populations]
-        if not self.populations or not all(isinstance(p, LIF) for p in self.populations):
+        if not isinstance(self.populations, (list, tuple)) or not self.populations \
+                or not all(isinstance(p, LIF) for p in self.populations):
             raise ConfigError(f"{self.name or 'layer'}.populations",
                               "must be a non-empty list of snnsim.LIF / snnsim.ALIF")
         self.p_in = V.probability(f"{self.name}.p_in", self.p_in)
@@ -55,7 +58,11 @@ class Layer:
         out = {}
         for key in PARAM_NAMES:
             arr = np.concatenate([p[key] for p in parts])
-            out[key] = arr.astype(np.int64 if key == "ref_steps" else dtype)
+            with np.errstate(over="ignore"):
+                out[key] = arr.astype(np.int64 if key == "ref_steps" else dtype)
+            if key != "ref_steps" and not np.all(np.isfinite(out[key])):
+                raise ConfigError(f"{self.name}.{key}", f"does not fit in {np.dtype(dtype).name} "
+                                                        f"(|value| > {np.finfo(dtype).max:.3g})")
         return out
 
     def population_slices(self):

@@ -25,15 +25,16 @@ class Network:
                  sigma=0.1, rng=None):
         self.n_in = V.count("network.n_in", n_in)
         self.dt = V.positive("network.dt", dt)
-        V.choice("network.dtype", str(np.dtype(dtype)) if dtype in (np.float32, np.float64) else dtype,
-                 list(DTYPES))
+        is_np = isinstance(dtype, (type, np.dtype)) and dtype in (np.float32, np.float64)
+        V.choice("network.dtype", str(np.dtype(dtype)) if is_np else dtype, list(DTYPES))
         self.dtype = DTYPES[str(np.dtype(dtype))]
         V.choice("network.surrogate", surrogate, list(SURROGATES))
         self.surrogate = surrogate
         self.sigma = V.positive("network.sigma", sigma)
         if isinstance(layers, Layer):
             layers = [layers]
-        if not layers or not all(isinstance(l, Layer) for l in layers):
+        if not isinstance(layers, (list, tuple)) or not layers \
+                or not all(isinstance(l, Layer) for l in layers):
             raise ConfigError("network.layers", "must be a non-empty list of snnsim.Layer")
         if not isinstance(readout, Readout):
             raise ConfigError("network.readout", "must be a snnsim.Readout")
@@ -42,6 +43,12 @@ class Network:
         names = [l.name for l in layers]
         if len(set(names)) != len(names):
             raise ConfigError("network.layers", f"layer names must be unique, got {names}")
+        n_pre = self.n_in
+        for layer in layers:   # one-line errors, not MemoryError, for sizes that cannot fit
+            V.fits_memory(f"{layer.name}.n", n_pre * layer.n + layer.recurrent * layer.n ** 2,
+                          f"the weights of {layer.n} neurons with {n_pre} inputs")
+            n_pre = layer.n
+        V.fits_memory(f"{readout.name}.n", n_pre * readout.n, f"readout weights {n_pre} x {readout.n}")
         self.layers = list(layers)
         self.readout = readout
         self.params = [l.params(self.dt, self.dtype) for l in self.layers]
@@ -49,7 +56,7 @@ class Network:
             raise ConfigError("t_ref", "must be 0 with surrogate = 'smooth' (refractoriness is not differentiable)")
         self.kappa = readout.kappa(self.dt).astype(self.dtype)
         if rng is None or isinstance(rng, (int, np.integer)):
-            rng = np.random.default_rng(rng)
+            rng = np.random.default_rng(None if rng is None else V.count("rng", rng, minimum=0))
         if not isinstance(rng, np.random.Generator):
             raise ConfigError("rng", "must be a numpy.random.Generator or an integer seed")
         self.w_in, self.mask_in, self.w_rec, self.mask_rec = [], [], [], []
@@ -167,12 +174,16 @@ class Network:
         if isinstance(src, PoissonInput):
             if steps is None or batch is None:
                 raise ConfigError("steps", "Poisson input needs steps and batch")
-            if rng is None:
+            if not isinstance(rng, np.random.Generator):
                 raise ConfigError("rng", "Poisson input needs a numpy.random.Generator")
+            steps, batch = V.count("steps", steps), V.count("batch", batch)
         else:
             batch = src.batch
             steps = src.steps if steps is None else min(V.count("steps", steps), src.steps)
         block = V.count("block", block)
+        k = min(block, steps)
+        V.fits_memory("batch", batch * k * (self.n_in + self.readout.n + 7 * sum(self.sizes)),
+                      f"blocks of {batch} trials x {k} steps")
         state = self.init_state(batch)
         counts = [np.zeros(l.n, dtype=np.int64) for l in self.layers]
         t0 = 0

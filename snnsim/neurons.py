@@ -32,6 +32,7 @@ class LIF:
 
     def __post_init__(self):
         self.n = V.count(f"{self.name}.n", self.n)
+        V.fits_memory(f"{self.name}.n", 16 * self.n, f"{self.n} neurons")
         self.tau_m = V.per_neuron(f"{self.name}.tau_m", self.tau_m, self.n)
         self.v_th = V.per_neuron(f"{self.name}.v_th", self.v_th, self.n)
         self.t_ref = V.per_neuron(f"{self.name}.t_ref", self.t_ref, self.n, allow_zero=True)
@@ -50,7 +51,7 @@ class LIF:
         alpha = np.exp(-dt / self.tau_m)
         zeta = np.ones(self.n) if self.regular_spike_arrival else 1.0 - alpha
         rho = np.exp(-dt / tau_a)
-        ref_steps = np.rint(self.t_ref / dt).astype(np.int64)
+        ref_steps = np.rint(np.minimum(self.t_ref / dt, 2.0**62)).astype(np.int64)  # no int64 overflow
         return dict(alpha=alpha, zeta=zeta, v_th=self.v_th.copy(), beta=beta, rho=rho,
                     gamma=self.gamma.copy(), ref_steps=ref_steps)
 
@@ -87,6 +88,7 @@ class Readout:
 
     def __post_init__(self):
         self.n = V.count(f"{self.name}.n", self.n)
+        V.fits_memory(f"{self.name}.n", self.n, f"a readout of {self.n} units")
         self.tau_out = V.positive(f"{self.name}.tau_out", self.tau_out, allow_zero=True)
         self.w_scale = V.finite(f"{self.name}.w_scale", self.w_scale)
 

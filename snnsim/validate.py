@@ -1,6 +1,7 @@
 """Small validators shared by the Python API and the config loader (one-line ConfigError each)."""
 import difflib
 import math
+import os
 
 import numpy as np
 
@@ -45,7 +46,11 @@ def probability(field, value):
 
 def choice(field, value, allowed):
     """One of ``allowed``; the error lists them and suggests the closest."""
-    if value not in allowed:
+    try:
+        ok = value in allowed
+    except (TypeError, ValueError):   # e.g. an array (ambiguous truth value)
+        ok = False
+    if not ok:
         hint = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
         extra = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise ConfigError(field, f"{value!r} is not allowed; choose one of "
@@ -79,11 +84,27 @@ def array(field, value, shape, *, dtype=None):
     return arr
 
 
+def memory_bytes():
+    """Physical memory of this machine in bytes (None if unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def fits_memory(field, n_values, what, *, itemsize=8):
+    """Refuse sizes whose arrays (``n_values`` items in all) could never fit in this machine's memory."""
+    need, have = int(n_values) * itemsize, memory_bytes()
+    if have is not None and need > have:
+        raise ConfigError(field, f"{what} would need {need / 2**30:.3g} GiB, more than this "
+                                 f"machine's memory ({have / 2**30:.3g} GiB)")
+
+
 def unknown_keys(section, given, allowed):
     """Raise for the first key of ``given`` not in ``allowed``, with a 'did you mean'."""
     for key in given:
         if key not in allowed:
-            hint = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = difflib.get_close_matches(str(key), list(map(str, allowed)), n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             raise ConfigError(f"{section}.{key}" if section else key,
                               f"unknown key{extra} (allowed: {', '.join(sorted(allowed))})")

@@ -7,6 +7,7 @@ by any subcommand become one-line errors (ConfigError: exit 2, DivergenceError: 
 import importlib
 
 import click
+import numpy as np
 
 from .._version import __version__
 from .options import user_errors
@@ -17,8 +18,11 @@ SUBCOMMANDS = {
     "info": "info",
     "train": "train",
     "gradcheck": "gradcheck",
+    "bench": "bench",
     "plot": "plot",
     "export": "export",
+    "sweep": "sweep",
+    "export-nir": "export_nir",
 }
 
 
@@ -26,7 +30,8 @@ class SnnsimGroup(click.Group):
     """A group mapping snnsim's exceptions to one-line click errors."""
 
     def invoke(self, ctx):
-        with user_errors():
+        # NaN/inf is reported once as a divergence (exit 1), not as numpy warnings on stderr
+        with user_errors(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return super().invoke(ctx)
 
 

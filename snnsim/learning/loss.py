@@ -15,11 +15,12 @@ def window_mask(mask, B, T):
     """Broadcast a learning-window mask (None, (T,) or (B, T)) to (B, T) float64."""
     if mask is None:
         return np.ones((B, T))
-    m = np.asarray(mask, dtype=np.float64)
-    if m.shape == (T,):
-        return np.broadcast_to(m, (B, T)).copy()
-    V.array("mask", m, (B, T))
-    return m
+    try:
+        one_d = np.ndim(np.asarray(mask, dtype=object)) == 1
+    except ValueError:   # a ragged nest; V.array below reports it
+        one_d = False
+    m = V.array("mask", mask, (T,) if one_d else (B, T)).astype(np.float64)
+    return np.broadcast_to(m, (B, T)).copy() if one_d else m
 
 
 def check_target(target, y_shape, kind):

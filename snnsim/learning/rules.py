@@ -26,7 +26,7 @@ ONLINE = ("eprop", "eprop-m1", "deep-eprop-spatial", "deep-eprop-onehop")
 
 def parse_rule(rule):
     """Return (family, order) for a rule name, or raise ConfigError listing the allowed names."""
-    if rule in FIXED:
+    if isinstance(rule, str) and rule in FIXED:
         return rule, None
     m = re.fullmatch(r"(bptt|eprop)-m(\d+)", str(rule))
     if m:
@@ -40,7 +40,7 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, feedba
     family, order = parse_rule(rule)
     common = dict(loss=loss, mask=mask)
     eprop_kw = dict(feedback=feedback, rng=rng, block=block, c_reg=c_reg, f_target=f_target)
-    fm_kw = {} if max_bytes is None else {"max_bytes": max_bytes}
+    fm_kw = {} if max_bytes is None else {"max_bytes": V.positive("max_bytes", max_bytes)}
     if feedback != "symmetric" and family not in ("eprop", "deep-eprop-spatial",
                                                   "deep-eprop-onehop", "eprop-m"):
         raise ConfigError("feedback", f"rule {rule!r} uses the exact (symmetric) readout feedback")

@@ -1,0 +1,190 @@
+"""Export a trained LIF network to NIR, the Neuromorphic Intermediate Representation (pip ``nir``).
+
+    snnsim export-nir train.h5 -o net.nir        # or: to_nir(net), export_nir("train.h5", "net.nir")
+
+The graph (``nir.NIRGraph``; nodes named after our layers and weights)::
+
+    input -> [<l>.delay] -> <l>.w_in -> <l> (LIF) -> ... -> readout.w_out -> readout (LI) -> output
+                                        <l> -> <l>.w_rec -> <l>       (recurrence: a cycle)
+
+- ``nir.Input`` / ``nir.Output`` of shape (n_in,) / (n_out,).
+- Weights as ``nir.Linear`` (no bias). NIR weight matrices are (out, in) (``y = W x``), ours
+  are stored (pre, post) (``I = x @ w``), so every exported matrix is our matrix transposed:
+  ``Linear("<l>.w_in").weight == w_in.T``. Absent synapses (p_in/p_rec < 1, no autapses)
+  are exported as zeros. Layer l >= 1 receives layer l-1's spikes; several edges into
+  one node add up (the input and recurrent currents of a LIF node).
+- Each layer (all its populations, concatenated) as one ``nir.LIF`` with per-neuron
+  parameters. Our dynamics, per step dt,
+
+      v^t = alpha v^{t-1} + zeta I^t - v_th z^{t-1},  alpha = exp(-dt/tau_m),
+      zeta = 1 (regular_spike_arrival) or 1 - alpha,  z^t = H(v^t - v_th),
+
+  are the exact (zero-order-hold) integration over one step of NIR's continuous LIF
+  ``tau dv/dt = (v_leak - v) + R I`` with the input current I held constant over the
+  step, ``v^t = e^{-dt/tau} v^{t-1} + (1 - e^{-dt/tau}) R I^t``, for
+
+      tau = tau_m,  v_leak = 0,  R = zeta / (1 - alpha)  (= 1 without regular spike arrival),
+      v_threshold = v_th,  v_reset = 0,
+
+  so a consumer recovers our alpha as exp(-dt/tau) and zeta as R (1 - exp(-dt/tau)), with
+  the step dt stored in the graph's metadata (``dt``, ms; NIR times are in the same unit).
+  A backend that integrates with forward Euler (``v += dt/tau (v_leak - v + R I)``, e.g.
+  snnTorch/Norse importers) uses 1 - dt/tau instead of exp(-dt/tau): a relative error of
+  about (dt/tau)^2 / 2 per step (0.1 % for tau = 20 dt), not an exact match.
+- The readout ``y^t = kappa y^{t-1} + W_out z^t`` (kappa = exp(-dt/tau_out)) as
+  ``readout.w_out`` (Linear) -> ``nir.LI(tau = tau_out, R = 1 / (1 - kappa), v_leak = 0)``;
+  a memoryless readout (tau_out = 0) is the Linear node alone.
+- ``delay = true`` (the layer sees the layer below one step late) as ``nir.Delay`` of dt
+  before the layer's input weights. Few NIR backends implement Delay.
+
+What cannot be exported (a one-line ConfigError naming the field):
+
+- adaptive thresholds: ALIF populations with beta != 0 (``layer[i].population[j].beta``).
+  NIR has no neuron whose threshold adapts; an ALIF with beta = 0 is a LIF and is exported.
+- refractoriness: t_ref > 0 (``layer[i].population[j].t_ref``). NIR's LIF has no refractory
+  period (and no node that would gate one).
+
+What is exported only approximately (documented, not refused):
+
+- the reset. We reset by subtraction (v -= v_th at the step after a spike, so a
+  supra-threshold surplus is kept); NIR's LIF resets to ``v_reset`` (here 0) when it spikes.
+  The two agree when v just crosses v_th and differ by the surplus otherwise; NIR has no
+  subtractive reset. (It cannot be folded into the recurrent diagonal either, since every
+  NIR LIF resets.)
+- spike timing: NIR's LIF spikes and resets within the step (v > v_threshold); ours emits
+  z^t = H(v^t - v_th) and subtracts at step t+1, and the recurrent spikes reach the layer
+  one step later (the cycle's natural discrete-time semantics).
+
+Not part of NIR (training-only, dropped): the pseudo-derivative (gamma, surrogate, sigma),
+the connectivity masks as such, the dtype (arrays keep ours: float32 or float64).
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ConfigError
+
+NIR_EXTRA = "pip install 'snnsim[nir]'"
+
+
+def _nir():
+    try:
+        import nir
+    except ImportError as exc:
+        raise ConfigError("export-nir", f"needs the nir package: {NIR_EXTRA} ({exc})") from None
+    return nir
+
+
+def check_exportable(net):
+    """Raise a ConfigError naming the first field that NIR cannot express."""
+    for i, layer in enumerate(net.layers):
+        for j, pop in enumerate(layer.populations):
+            f = f"layer[{i}].population[{j}]"
+            if pop.kind == "alif" and np.any(pop.beta != 0):
+                raise ConfigError(f"{f}.beta", "an adaptive threshold (ALIF with beta != 0) cannot "
+                                               "be exported to NIR, which has no adaptive-threshold neuron")
+            if np.any(pop.t_ref > 0):
+                raise ConfigError(f"{f}.t_ref", "refractoriness (t_ref > 0) cannot be exported to NIR, "
+                                                "whose LIF has no refractory period")
+
+
+def lif_parameters(layer, dt):
+    """NIR LIF parameters (tau, r, v_leak, v_threshold, v_reset) of one of our layers."""
+    p = layer.params(dt, np.float64)
+    tau = np.concatenate([np.broadcast_to(pop.tau_m, (pop.n,)) for pop in layer.populations])
+    return dict(tau=tau.astype(np.float64), r=p["zeta"] / (1.0 - p["alpha"]),
+                v_leak=np.zeros(layer.n), v_threshold=p["v_th"].astype(np.float64),
+                v_reset=np.zeros(layer.n))
+
+
+def to_nir(net, *, metadata=None):
+    """The ``nir.NIRGraph`` of a Network of LIF layers (see the module docstring)."""
+    nir = _nir()
+    from ._version import __version__
+    check_exportable(net)
+    dt = float(net.dt)
+    taken = {layer.name for layer in net.layers} | {"readout"}
+    io = {}
+    for key in ("input", "output"):
+        name = key
+        while name in taken:
+            name = f"_{name}"
+        io[key] = name
+    nodes = {io["input"]: nir.Input(input_type={"input": np.array([net.n_in])})}
+    edges = []
+    pre = io["input"]
+    n_pre = net.n_in
+    for l, layer in enumerate(net.layers):
+        name = layer.name
+        if layer.delay:
+            nodes[f"{name}.delay"] = nir.Delay(delay=np.full(n_pre, dt))
+            edges.append((pre, f"{name}.delay"))
+            pre = f"{name}.delay"
+        nodes[f"{name}.w_in"] = nir.Linear(weight=np.ascontiguousarray(net.w_in[l].T))
+        nodes[name] = nir.LIF(**lif_parameters(layer, dt))
+        edges += [(pre, f"{name}.w_in"), (f"{name}.w_in", name)]
+        if net.w_rec[l] is not None:
+            nodes[f"{name}.w_rec"] = nir.Linear(weight=np.ascontiguousarray(net.w_rec[l].T))
+            edges += [(name, f"{name}.w_rec"), (f"{name}.w_rec", name)]
+        pre, n_pre = name, layer.n
+    nodes["readout.w_out"] = nir.Linear(weight=np.ascontiguousarray(net.w_out.T))
+    edges.append((pre, "readout.w_out"))
+    last = "readout.w_out"
+    n_out = net.readout.n
+    if net.readout.tau_out > 0:
+        kappa = np.asarray(net.readout.kappa(dt), dtype=np.float64)
+        nodes["readout"] = nir.LI(tau=np.full(n_out, float(net.readout.tau_out)),
+                                  r=1.0 / (1.0 - kappa), v_leak=np.zeros(n_out))
+        edges.append((last, "readout"))
+        last = "readout"
+    nodes[io["output"]] = nir.Output(output_type={"output": np.array([n_out])})
+    edges.append((last, io["output"]))
+    meta = {"source": f"snnsim {__version__}", "dt": dt,
+            "discretisation": "exact: alpha = exp(-dt/tau), zeta = r (1 - alpha)",
+            "reset": "snnsim subtracts v_threshold; exported as reset to v_reset = 0",
+            "weights": "NIR (out, in) = snnsim (pre, post) transposed"}
+    meta.update(metadata or {})
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
+
+
+def _revalidate(data):
+    """A Config of the network part of a stored (validated) config JSON."""
+    from .config import validate
+    raw = {k: json.loads(json.dumps(data[k])) for k in ("network", "layer", "readout", "task")
+           if k in data}
+    for layer in raw.get("layer", []):
+        layer.pop("n", None)   # derived by validation (sum of the populations)
+    return validate(raw)
+
+
+def load_trained(path):
+    """(Network with the trained weights, Config) of a ``snnsim train`` file.
+
+    The architecture comes from the file's stored config (attr ``config``), the weights
+    from ``/weights`` (a finished run) or else ``/checkpoint/weights`` (an interrupted one).
+    """
+    from .config import build_network
+    from .io import open_h5
+    with open_h5(path) as f:
+        if "config" not in f.attrs:
+            raise ConfigError(str(path), "holds no config (attr 'config'): not an snnsim file")
+        data = json.loads(f.attrs["config"])
+        group = next((g for g in ("weights", "checkpoint/weights") if g in f), None)
+        if group is None:
+            raise ConfigError(str(path), "holds no trained weights (/weights or "
+                                         "/checkpoint/weights): is it a 'snnsim train' file?")
+        weights = {k: f[group][k][()] for k in f[group]}
+    cfg = _revalidate(data)
+    net = build_network(cfg)
+    net.set_weights(weights)
+    return net, cfg, group
+
+
+def export_nir(train_file, out):
+    """Write the trained network of ``train_file`` to the NIR file ``out``; returns the graph."""
+    nir = _nir()
+    net, _, group = load_trained(train_file)
+    graph = to_nir(net, metadata={"weights_from": f"{Path(train_file).name}:/{group}"})
+    nir.write(out, graph)
+    return graph

@@ -1,0 +1,180 @@
+"""snnsim export-nir: a trained LIF network written as a NIR graph and read back with nir.read.
+
+Skipped (with the reason) when the ``nir`` package is not installed (pip install 'snnsim[nir]').
+"""
+import json
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from snnsim.cli.main import cli
+from snnsim.nir_export import load_trained, to_nir
+
+nir = pytest.importorskip("nir", reason="nir is not installed (pip install 'snnsim[nir]')")
+
+CONFIG = """
+[network]
+n_in = 40
+seed = 2
+dtype = "float64"
+[[layer]]
+name = "l0"
+w_in_scale = 4.0
+p_rec = 0.5
+  [[layer.population]]
+  type = "lif"
+  name = "fast"
+  n = 6
+  tau_m = 10.0
+  v_th = 0.6
+  [[layer.population]]
+  type = "{type1}"
+  name = "slow"
+  n = 5
+  tau_m = 30.0
+  v_th = 0.5
+  regular_spike_arrival = false{extra}
+[[layer]]
+name = "l1"
+delay = true
+w_in_scale = 3.0
+  [[layer.population]]
+  type = "lif"
+  n = 7
+  v_th = 0.4
+[readout]
+n = 2
+tau_out = 25.0
+[task]
+name = "evidence_accumulation"
+n_cues = 3
+delay_ms = 100.0
+[train]
+rule = "bptt"
+iterations = 2
+batch = 2
+"""
+
+
+def train(tmp_path, type1="lif", extra=""):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(CONFIG.format(type1=type1, extra=extra))
+    out = tmp_path / "train.h5"
+    res = CliRunner().invoke(cli, ["train", str(cfg), "-o", str(out), "-q", "--overwrite"])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def simulate_graph(g, x, dt):
+    """Step the NIR graph with our discretisation (exact exp integration, reset by
+    subtraction as snnsim does; NIR itself would reset to v_reset)."""
+    edges = set(map(tuple, g.edges))
+    preds = {k: [a for a, b in edges if b == k] for k in g.nodes}
+    lifs = [k for k, n in g.nodes.items() if isinstance(n, nir.LIF)]
+    cyclic = {k for k in g.nodes if preds[k] and (k, preds[k][0]) in edges}   # <l>.w_rec
+    v = {k: 0.0 for k in lifs}
+    z = {k: np.zeros(len(g.nodes[k].tau)) for k in lifs}
+    delayed = {k: np.zeros((x.shape[0], len(n.delay))) for k, n in g.nodes.items()
+               if isinstance(n, nir.Delay)}
+    li = g.nodes["readout"]
+    y, ys = 0.0, []
+    for t in range(x.shape[1]):
+        out, z_prev = {"input": x[:, t]}, dict(z)
+
+        def value(k):   # output of node k at step t; a cycle carries the previous step's spikes
+            if k not in out:
+                node, src = g.nodes[k], preds[k][0]
+                if isinstance(node, nir.Linear):
+                    out[k] = (z_prev[src] if k in cyclic else value(src)) @ node.weight.T
+                elif isinstance(node, nir.Delay):
+                    out[k], delayed[k] = delayed[k], value(src)
+                elif isinstance(node, nir.LIF):
+                    alpha = np.exp(-dt / node.tau)
+                    current = sum(value(p) for p in preds[k])
+                    v[k] = alpha * v[k] + node.r * (1 - alpha) * current - node.v_threshold * z[k]
+                    z[k] = (v[k] >= node.v_threshold).astype(float)
+                    out[k] = z[k]
+            return out[k]
+
+        kappa = np.exp(-dt / li.tau)
+        y = kappa * y + li.r * (1 - kappa) * value(preds["readout"][0])
+        ys.append(y)
+    return np.stack(ys, axis=1)
+
+
+def test_export_reads_back_with_weights_parameters_and_dynamics(tmp_path):
+    h5 = train(tmp_path)
+    out = tmp_path / "net.nir"
+    res = CliRunner().invoke(cli, ["export-nir", str(h5), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "1 Delay" in res.output and "2 LIF" in res.output
+    g = nir.read(out)
+    kinds = {k: type(n).__name__ for k, n in g.nodes.items()}
+    assert kinds == {"input": "Input", "l0.w_in": "Linear", "l0": "LIF", "l0.w_rec": "Linear",
+                     "l1.delay": "Delay", "l1.w_in": "Linear", "l1": "LIF", "l1.w_rec": "Linear",
+                     "readout.w_out": "Linear", "readout": "LI", "output": "Output"}
+    assert set(map(tuple, g.edges)) == {
+        ("input", "l0.w_in"), ("l0.w_in", "l0"), ("l0", "l0.w_rec"), ("l0.w_rec", "l0"),
+        ("l0", "l1.delay"), ("l1.delay", "l1.w_in"), ("l1.w_in", "l1"), ("l1", "l1.w_rec"),
+        ("l1.w_rec", "l1"), ("l1", "readout.w_out"), ("readout.w_out", "readout"),
+        ("readout", "output")}
+    net, _, group = load_trained(h5)
+    assert group == "weights"
+    with h5py.File(h5, "r") as f:
+        trained = {k: f["weights"][k][()] for k in f["weights"]}
+    for name, w in trained.items():   # ours (pre, post), NIR's (out, in)
+        np.testing.assert_array_equal(g.nodes[name].weight, w.T)
+    dt = float(g.metadata["dt"])
+    for l, layer in enumerate(net.layers):
+        p = layer.params(dt, np.float64)
+        node = g.nodes[layer.name]
+        np.testing.assert_allclose(np.exp(-dt / node.tau), p["alpha"], rtol=1e-15)
+        np.testing.assert_allclose(node.r * (1 - np.exp(-dt / node.tau)), p["zeta"], rtol=1e-14)
+        np.testing.assert_array_equal(node.v_threshold, p["v_th"])
+        assert not node.v_leak.any() and not node.v_reset.any()
+    np.testing.assert_array_equal(g.nodes["l0"].tau, [10.0] * 6 + [30.0] * 5)
+    np.testing.assert_allclose(g.nodes["l0"].r[6:], 1.0)        # regular_spike_arrival = false
+    np.testing.assert_allclose(np.exp(-dt / g.nodes["readout"].tau), net.kappa)
+    np.testing.assert_array_equal(g.nodes["l1.delay"].delay, np.full(11, dt))
+    # the graph, stepped with our discretisation, reproduces the network's readout
+    rng = np.random.default_rng(0)
+    x = (rng.random((2, 150, 40)) < 0.1).astype(float)
+    _, y = net.forward(x)
+    assert y.std() > 0
+    np.testing.assert_allclose(simulate_graph(g, x, dt), y, rtol=1e-9, atol=1e-12)
+    # an existing output is refused
+    res = CliRunner().invoke(cli, ["export-nir", str(h5), "-o", str(out)])
+    assert res.exit_code == 2 and "already exists" in res.output
+
+
+def test_checkpoint_weights_when_the_run_did_not_finish(tmp_path):
+    h5 = train(tmp_path)
+    with h5py.File(h5, "r+") as f:
+        f.copy("weights", "checkpoint/weights")
+        w = f["weights/l0.w_in"][()]
+        del f["weights"]
+    net, _, group = load_trained(h5)
+    assert group == "checkpoint/weights"
+    np.testing.assert_array_equal(to_nir(net).nodes["l0.w_in"].weight, w.T)
+
+
+@pytest.mark.parametrize("type1,extra,field", [
+    ("alif", "\n  beta = 0.5", "layer[0].population[1].beta: an adaptive threshold"),
+    ("lif", "\n  t_ref = 2.0", "layer[0].population[1].t_ref: refractoriness"),
+])
+def test_what_nir_cannot_express_is_refused_naming_the_field(tmp_path, type1, extra, field):
+    h5 = train(tmp_path, type1, extra)
+    res = CliRunner().invoke(cli, ["export-nir", str(h5), "-o", str(tmp_path / "n.nir")])
+    assert res.exit_code == 2
+    assert res.output.startswith(f"Error: {field}") and len(res.output.strip().splitlines()) == 1
+    assert not (tmp_path / "n.nir").exists() and not list(tmp_path.glob(".n.nir*"))
+
+
+def test_alif_with_zero_beta_is_a_lif_and_exports(tmp_path):
+    h5 = train(tmp_path, "alif", "\n  beta = 0.0")
+    res = CliRunner().invoke(cli, ["export-nir", str(h5), "-o", str(tmp_path / "n.nir"), "-q"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(h5py.File(h5, "r").attrs["config"])["layer"][0]["population"][1]["type"] == "alif"
+    assert isinstance(nir.read(tmp_path / "n.nir").nodes["l0"], nir.LIF)
