@@ -53,7 +53,7 @@ reported), and a cold compile with an empty cache is reported separately. Neithe
 records more than it needs for the loss (NEST: readout_signal and target_signal, cleared
 after every iteration).
 
-    python benchmarks/vs_nest.py                  # full benchmark (~8 min on 2 cores, NEST ~6 of them)
+    python benchmarks/vs_nest.py                  # full benchmark (~7 min on 2 loaded cores, NEST ~5 of them)
     python benchmarks/vs_nest.py --quick          # tiny sizes (CI); skips NEST if not importable
     python benchmarks/vs_nest.py --tasks sine --threads 1
 """

@@ -67,6 +67,8 @@ def task_section(path, t, ctx):
             raise
         raise ConfigError(path, f"these options give a task too large to generate "
                                 f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    if probe.steps < 1:
+        raise ConfigError(path, f"these options give trials of 0 time steps at dt = {net['dt']} ms")
     ctx["_task_size"] = probe.steps * (probe.n_in + probe.n_out)   # values per trial
     if probe.n_in != net["n_in"]:
         raise ConfigError("network.n_in", f"must be {probe.n_in} for task {name!r} with these "

@@ -53,20 +53,32 @@ def _units(key):
     return "Hz" if key.startswith("rate") else ("s" if key.endswith("_s") else "1")
 
 
+def _delete_group(f, name):
+    """Delete group ``name`` bottom-up: in SWMR mode HDF5 2.0 segfaults deleting a group that
+    still holds subgroups (``del f[name]`` on the checkpoint crashed the process)."""
+    def rm(g):
+        for key in list(g):
+            if isinstance(g[key], h5py.Group):
+                rm(g[key])
+            del g[key]
+    rm(f[name])
+    del f[name]
+
+
 def save_checkpoint(writer, trainer, log):
     """Flush the log, write ``/checkpoint`` atomically (write new, then swap) and flush."""
     log.flush()
     f = writer.file
     arrays, meta = trainer.state()
     if "checkpoint_new" in f:
-        del f["checkpoint_new"]
+        _delete_group(f, "checkpoint_new")
     g = f.create_group("checkpoint_new")
     for name, arr in arrays.items():
         g.create_dataset(name, data=arr)
     g.attrs["meta"] = json.dumps(meta)
     f.flush()
     if "checkpoint" in f:
-        del f["checkpoint"]
+        _delete_group(f, "checkpoint")
     f.move("checkpoint_new", "checkpoint")
     f.flush()
 

@@ -97,7 +97,10 @@ def _create_file(path: Path, overwrite: bool) -> h5py.File:
         if path.exists() and not overwrite:
             raise FileExistsError(exists_msg) from None
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise OSError(f"cannot create output file {path}: {first}") from None
+        # e.g. /proc/x.h5 (ENOENT although the directory exists): a user error, not a crash
+        cls = {errno.ENOENT: FileNotFoundError, errno.EPERM: PermissionError,
+               errno.EROFS: PermissionError}.get(getattr(exc, "errno", None), OSError)
+        raise cls(f"cannot create output file {path}: {first}") from None
 
 
 def _put_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:

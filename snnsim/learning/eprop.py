@@ -32,9 +32,9 @@ DEPTH = ("spatial", "onehop")
 
 
 def m1_supported(net):
-    """The factorised m = 1 kernel needs one LIF layer whose neurons share one leak."""
+    """The factorised m = 1 kernel needs one recurrent LIF layer whose neurons share one leak."""
     p = net.params[0]
-    return (len(net.layers) == 1 and not np.any(p["beta"] != 0)
+    return (len(net.layers) == 1 and net.w_rec[0] is not None and not np.any(p["beta"] != 0)
             and np.all(p["alpha"] == p["alpha"][0]))
 
 

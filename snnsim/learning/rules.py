@@ -16,7 +16,7 @@ import re
 from .. import validate as V
 from ..errors import ConfigError
 from .bptt import bptt
-from .eprop import eprop, m1_supported
+from .eprop import FEEDBACK, eprop, m1_supported
 from .rtrl import forward_mode
 
 FIXED = ("bptt", "rtrl", "eprop", "deep-eprop", "deep-eprop-spatial", "deep-eprop-onehop")
@@ -38,6 +38,7 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, feedba
              rng=None, block=256, max_bytes=None, c_reg=0.0, f_target=10.0):
     """Compute (loss, grads, y) with the named rule; grads are summed over the batch."""
     family, order = parse_rule(rule)
+    V.choice("feedback", feedback, FEEDBACK)
     common = dict(loss=loss, mask=mask)
     eprop_kw = dict(feedback=feedback, rng=rng, block=block, c_reg=c_reg, f_target=f_target)
     fm_kw = {} if max_bytes is None else {"max_bytes": V.positive("max_bytes", max_bytes)}
