@@ -49,7 +49,7 @@ def main(argv=None):
             out = subprocess.run([sys.executable, "-c", CHILD, rule, str(T), str(n), str(args.layers)],
                                  capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"| rule | T | numpy peak (MB) | process peak RSS (MB) |\n|---|---|---|---|")
+    print("| rule | T | numpy peak (MB) | process peak RSS (MB) |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['rule']} | {r['T']} | {r['numpy_peak_mb']:.2f} | {r['rss_peak_mb']:.0f} |")
     return rows

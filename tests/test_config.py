@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from snnsim import ALIF, ConfigError, CurrentInput, LIF, Network, PoissonInput, SpikeInput
-from snnsim.config import SECTIONS, build, build_from_dict, load, load_config, validate
+from snnsim.config import SECTIONS, build_from_dict, load, load_config, validate
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

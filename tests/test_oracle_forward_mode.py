@@ -1,5 +1,4 @@
 """RTRL == BPTT; m-order sensitivities == hop-truncated BPTT; deep e-prop full == BPTT order 0."""
-import numpy as np
 import pytest
 
 from snnsim import MemoryLimitError

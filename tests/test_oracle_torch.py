@@ -1,5 +1,4 @@
 """Independent BPTT oracle: PyTorch autograd (CPU, float64) on the same network and data."""
-import numpy as np
 import pytest
 
 from snnsim.learning import bptt
