@@ -1,6 +1,6 @@
 """Train an e-prop network with NEST 3.10's ``*_bsshslm_2020`` models from given weights and data.
 
-This is the general form of ``run_nest_sine.py``. It supports:
+The NEST side of the cross-check and of benchmarks/vs_nest.py. It supports:
 * a recurrent layer that mixes LIF and ALIF neurons (one NEST population for each run of
   neurons of the same kind);
 * several readouts, with MSE or cross-entropy loss;
