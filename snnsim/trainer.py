@@ -14,14 +14,11 @@ import numpy as np
 
 from . import validate as V
 from .errors import DivergenceError
-from .learning.eprop import OnlineEprop, m1_supported
+from .learning.eprop import OnlineEprop
 from .learning.loss import loss_and_error, window_mask
-from .learning.rules import parse_rule, run_rule
+from .learning.rules import online_options, run_rule
 from .optim import make_optimizer
 from .tasks import accuracy
-
-ONLINE_FAMILIES = {"eprop": {}, "deep-eprop-spatial": {}, "deep-eprop-onehop": {"depth": "onehop"}}
-
 
 def shard_task(data, sl):
     """The trials ``sl`` of a batch (a TaskData with the same loss and metadata)."""
@@ -43,17 +40,14 @@ class Trainer:
         """
         self.net, self.task = net, task
         self.comm = comm
-        family, order = parse_rule(rule)
         self.rule = rule
         self.optimizer = optimizer or make_optimizer("adam")
         self.block = V.count("train.block", block)
         self.update_every = None if not update_every else V.count("train.update_every", update_every)
         ss = np.random.SeedSequence([V.count("seed", seed, minimum=0), 0x7EA1])   # not the weights' stream
         self.rngs = dict(zip(("data", "feedback", "eval"), (np.random.default_rng(s) for s in ss.spawn(3))))
-        online = dict(ONLINE_FAMILIES.get(family, {}))
-        if family == "eprop-m" and order in (0, 1) and (order == 0 or m1_supported(net)):
-            online = {"order": order}
-        if family in ONLINE_FAMILIES or online:
+        online = online_options(net, rule)
+        if online is not None:
             self.learner = OnlineEprop(net, 1, feedback=feedback, rng=self.rngs["feedback"],
                                        c_reg=c_reg, f_target=f_target, **online)
         else:

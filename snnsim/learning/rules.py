@@ -21,7 +21,6 @@ from .rtrl import forward_mode
 
 FIXED = ("bptt", "rtrl", "eprop", "deep-eprop", "deep-eprop-spatial", "deep-eprop-onehop")
 PATTERNS = ("bptt-m<k>", "eprop-m<k>")
-ONLINE = ("eprop", "eprop-m1", "deep-eprop-spatial", "deep-eprop-onehop")
 
 
 def parse_rule(rule):
@@ -32,6 +31,19 @@ def parse_rule(rule):
     if m:
         return m.group(1) + "-m", int(m.group(2))
     V.choice("rule", rule, list(FIXED) + list(PATTERNS))
+
+
+def online_options(net, rule):
+    """OnlineEprop keyword arguments (depth, order) when ``rule`` runs on the fused online
+    kernels for ``net``, else None (offline rules and the forward-mode engine)."""
+    family, order = parse_rule(rule)
+    if family in ("eprop", "deep-eprop-spatial") or (family == "eprop-m" and order == 0):
+        return {"depth": "spatial"}
+    if family == "deep-eprop-onehop":
+        return {"depth": "onehop"}
+    if family == "eprop-m" and order == 1 and m1_supported(net):
+        return {"order": 1}
+    return None
 
 
 def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, feedback="symmetric",
@@ -51,17 +63,12 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, feedba
         return bptt(net, inputs, targets, order=order, **common)
     if family == "rtrl":
         return forward_mode(net, inputs, targets, order=None, **common, **fm_kw)
-    if family in ("eprop", "deep-eprop-spatial"):
-        return eprop(net, inputs, targets, depth="spatial", **common, **eprop_kw)
-    if family == "deep-eprop-onehop":
-        return eprop(net, inputs, targets, depth="onehop", **common, **eprop_kw)
+    online = online_options(net, rule)
+    if online is not None:
+        return eprop(net, inputs, targets, **online, **common, **eprop_kw)
     if family == "deep-eprop":
         return forward_mode(net, inputs, targets, order=0, **common, **fm_kw)
-    # eprop-m<k>
-    if order == 0:
-        return eprop(net, inputs, targets, **common, **eprop_kw)
-    if order == 1 and m1_supported(net):
-        return eprop(net, inputs, targets, order=1, **common, **eprop_kw)
+    # eprop-m<k> on the forward-mode engine (k >= 2, or k = 1 where the m1 kernel does not apply)
     if feedback != "symmetric":
         raise ConfigError("feedback", f"{rule} on this network runs on the forward-mode engine, "
                                       "which uses the symmetric feedback only")
