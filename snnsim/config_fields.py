@@ -47,7 +47,8 @@ def _list(f, v, item, what):
     return out
 
 
-_count, _seed = V.count, partial(V.count, minimum=0)
+_count, _count0 = V.count, partial(V.count, minimum=0)   # integers >= 1 / >= 0
+_seed = _count0
 _nonneg = partial(V.positive, allow_zero=True)
 
 

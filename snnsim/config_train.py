@@ -15,7 +15,7 @@ import inspect
 import numpy as np
 
 from . import validate as V
-from .config_fields import REQUIRED, _bool, _choice, _count, _fields, _nonneg, _table
+from .config_fields import REQUIRED, _bool, _choice, _count, _count0, _fields, _nonneg, _table
 from .errors import ConfigError
 from .learning.eprop import FEEDBACK
 from .learning.rules import parse_rule
@@ -40,11 +40,16 @@ def _typed_like(default):
     if isinstance(default, bool):
         return _bool
     if isinstance(default, int):
-        return _count if default > 0 else lambda f, v: V.count(f, v, minimum=0)
+        return _count if default > 0 else _count0
     if isinstance(default, float):
-        return lambda f, v: V.positive(f, v, allow_zero=True)
-    return lambda f, v: v if isinstance(v, str) else (_ for _ in ()).throw(
-        ConfigError(f, f"must be a string, got {type(v).__name__}"))
+        return _nonneg
+    return _string
+
+
+def _string(f, v):
+    if not isinstance(v, str):
+        raise ConfigError(f, f"must be a string, got {type(v).__name__}")
+    return v
 
 
 def task_section(path, t, ctx):
@@ -84,11 +89,11 @@ def train_section(path, t, ctx):
         "rule": (_rule, "eprop"), "iterations": (_count, 100), "batch": (_count, 32),
         "optimizer": (_choice(OPTIMIZERS), "adam"), "lr": (V.positive, 1e-3),
         "feedback": (_choice(FEEDBACK), "symmetric"), "c_reg": (_nonneg, 0.0),
-        "f_target": (_nonneg, 10.0), "update_every": (lambda f, v: V.count(f, v, minimum=0), 0),
-        "block": (_count, 256), "val_every": (lambda f, v: V.count(f, v, minimum=0), 0),
-        "val_batch": (_count, 64), "patience": (lambda f, v: V.count(f, v, minimum=0), 0),
-        "test_batch": (lambda f, v: V.count(f, v, minimum=0), 0),
-        "checkpoint_every": (lambda f, v: V.count(f, v, minimum=0), 0)})
+        "f_target": (_nonneg, 10.0), "update_every": (_count0, 0),
+        "block": (_count, 256), "val_every": (_count0, 0),
+        "val_batch": (_count, 64), "patience": (_count0, 0),
+        "test_batch": (_count0, 0),
+        "checkpoint_every": (_count0, 0)})
     if t and "task" not in ctx:
         raise ConfigError(path, "needs a [task] section (what to train on)")
     for key in ("batch", "val_batch", "test_batch"):   # one batch of the task must fit in memory
