@@ -8,6 +8,10 @@ not fit in cache, bytes moved / time is compared with a STREAM-like triad (a[i] 
 
     python benchmarks/roofline.py              # n = 2000 neurons, n_pre = 2100 (~50 MB / array f32)
     python benchmarks/roofline.py --quick
+
+A second row does the same for the window engine's backward sweep
+(``kernels.eprop_window.adjoint_window``), which streams psi and the learning signal and writes
+one coefficient per neuron and step (its synapse work is a BLAS or per-event product).
 """
 import argparse
 import time
@@ -17,6 +21,7 @@ import numpy as np
 from numba import njit, prange
 
 from snnsim.kernels import eprop as KE
+from snnsim.kernels import eprop_window as KW
 
 
 @njit(parallel=True, cache=True)
@@ -41,6 +46,7 @@ def main(argv=None):
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--window-batch", type=int, default=32, help="trials in the window-sweep row")
     args = ap.parse_args(argv)
     n, steps = (200, 5) if args.quick else (args.n, args.steps)
     n_pre = n + 100
@@ -71,6 +77,23 @@ def main(argv=None):
     print("| measurement | GB/s | fraction of triad |\n|---|---|---|")
     print(f"| STREAM-like triad (float64, {m} elements) | {stream / 1e9:.2f} | 1.00 |")
     print(f"| dense e-prop trace kernel, n = {n}, n_pre = {n_pre} | {kern / 1e9:.2f} | {kern / stream:.2f} |")
+    # window engine: the backward sweep reads psi and sig and writes the coefficients
+    # (3 arrays of B K n, plus the write-allocate read of the output: 4 x itemsize per entry)
+    Bw, Kw, nw = (4, 200, 100) if args.quick else (args.window_batch, 2000, args.n)
+    psi_w = rng.random((Bw, Kw, nw)).astype(dt)
+    sig_w = rng.standard_normal((Bw, Kw, nw)).astype(dt)
+    coef = np.empty_like(psi_w)
+    adj = np.zeros((Bw, nw, 4), dt)
+    par = np.full(nw, 0.9, dt)
+
+    def sweep():
+        KW.adjoint_window(psi_w, sig_w, np.zeros((Bw, nw), dt), dt(1.0), np.zeros((Bw, nw), dt),
+                          par, par, np.zeros(nw, dt), par, dt(0.9), dt(0.0), False, False, adj, coef)
+
+    tw = best_of(sweep, args.reps)
+    sweep_bw = 4 * dt().itemsize * Bw * Kw * nw / tw
+    print(f"| window engine backward sweep, B = {Bw}, K = {Kw}, n = {nw} "
+          f"(3 x {Bw * Kw * nw * 4 / 2**20:.1f} MiB) | {sweep_bw / 1e9:.2f} | {sweep_bw / stream:.2f} |")
     print(f"time per step: {t / steps * 1e3:.2f} ms ({n * n_pre / (t / steps) / 1e9:.2f} G synapse-updates/s)")
 
 

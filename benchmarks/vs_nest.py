@@ -44,7 +44,10 @@ mapping in ``tests/nest_reference/README.md`` (verified there to ~1e-15):
 
 Each simulator runs in its own subprocess: NEST in the interpreter from ``SNNSIM_NEST_PYTHON``
 (empty = skip NEST) or /tmp/nestvenv/bin/python, with 1 thread; snnsim in this interpreter with
-NUMBA_NUM_THREADS = 1 and 2. Per child the parent measures the process wall time and the peak
+1 and 2 threads (numba and the BLAS/OpenMP pools limited alike), with both e-prop engines: the
+window engine (default: per-neuron backward sweep over a window + one product per layer, see
+``snnsim/learning/eprop_window.py``) and the per-step trace engine (``engine="trace"``, the
+fused online trace kernels). Per child the parent measures the process wall time and the peak
 RSS (``os.wait4``). Inside each child "train s" is the time from building the network to the
 final weights, without the interpreter start, the imports, snnsim's kernel load and the
 numpy generation of the task data (identical in both and timed separately). snnsim's kernels
@@ -55,7 +58,7 @@ after every iteration).
 
     python benchmarks/vs_nest.py                  # full benchmark (~7 min on 2 loaded cores, NEST ~5 of them)
     python benchmarks/vs_nest.py --quick          # tiny sizes (CI); skips NEST if not importable
-    python benchmarks/vs_nest.py --tasks sine --threads 1
+    python benchmarks/vs_nest.py --tasks sine --threads 1 --engines window
 """
 import argparse
 import json
@@ -404,7 +407,7 @@ def tiny_run(snnsim, Trainer, TaskData, s):
             f_target=s["f_target"]).step()
 
 
-def snnsim_child(spec, out, keep_x1, block):
+def snnsim_child(spec, out, keep_x1, block, engine):
     t_all = time.perf_counter()
     import numba
     import snnsim
@@ -429,7 +432,7 @@ def snnsim_child(spec, out, keep_x1, block):
                      "readout.w_out": zo * data.w_out})
     holder = []
     trainer = Trainer(net, lambda rng: holder[-1], rule="eprop", optimizer=opt, feedback="random",
-                      c_reg=c_reg, f_target=s["f_target"], block=block, seed=0)
+                      c_reg=c_reg, f_target=s["f_target"], block=block, engine=engine, seed=0)
     trainer.learner.B[...] = data.B
     losses, accs, t_gen = [], [], 0.0
     for _ in range(s["n_iter"]):
@@ -468,14 +471,15 @@ def find_nest_python():
     return cand, None
 
 
-def run_child(python, kind, spec, tmp, tag, env_extra=None, keep_x1=False, block=256):
+def run_child(python, kind, spec, tmp, tag, env_extra=None, keep_x1=False, block=256,
+              engine="window"):
     """Run one child; returns dict(result arrays, wall_s, maxrss_mb, load) or raises."""
     spec_path, out = Path(tmp) / f"{tag}.json", Path(tmp) / f"{tag}.npz"
     spec_path.write_text(json.dumps(spec))
     log = Path(tmp) / f"{tag}.log"
     env = dict(os.environ, **(env_extra or {}))
     cmd = [python, str(Path(__file__).resolve()), "--child", kind, "--spec", str(spec_path),
-           "--out", str(out), "--block", str(block)] + (["--keep-x1"] if keep_x1 else [])
+           "--out", str(out), "--block", str(block), "--engine", engine] + (["--keep-x1"] if keep_x1 else [])
     load = os.getloadavg()[0]
     with open(log, "w") as fh:
         t = time.perf_counter()
@@ -512,6 +516,9 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, nargs="+", help="snnsim NUMBA_NUM_THREADS values "
                     "(default 1 2; --quick: 1)")
     ap.add_argument("--block", type=int, default=256, help="snnsim steps per block (Trainer default)")
+    ap.add_argument("--engines", nargs="+", choices=("window", "trace"), default=["window", "trace"],
+                    help="snnsim e-prop engines to run (default both)")
+    ap.add_argument("--engine", default="window", help=argparse.SUPPRESS)
     ap.add_argument("--no-cold", dest="cold", action="store_false", default=None,
                     help="skip the cold numba compile (default: skipped with --quick)")
     ap.add_argument("--keep-x1", action="store_true",
@@ -525,6 +532,12 @@ def parse_args(argv=None):
     return a
 
 
+def threads_env(n):
+    """Environment limiting numba and the BLAS/OpenMP pools of a child to ``n`` threads."""
+    return {k: str(n) for k in ("NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                "MKL_NUM_THREADS")}
+
+
 def sec(x):
     x = float(x)
     return f"{x:.3f}" if x < 1 else f"{x:.2f}"
@@ -535,7 +548,8 @@ def main(argv=None):
     if args.child:
         spec = json.loads(Path(args.spec).read_text())
         (nest_child if args.child == "nest" else snnsim_child)(
-            spec, args.out, args.keep_x1, *([args.block] if args.child == "snnsim" else []))
+            spec, args.out, args.keep_x1,
+            *([args.block, args.engine] if args.child == "snnsim" else []))
         return 0
 
     all_specs = specs(args.quick)
@@ -567,10 +581,12 @@ def main(argv=None):
             if nest_py:
                 r = run_child(nest_py, "nest", s, tmp, f"{task}_nest", keep_x1=args.keep_x1)
                 results.append(("NEST " + str(r["version"]), 1, r))
-            for th in args.threads:
-                r = run_child(sys.executable, "snnsim", s, tmp, f"{task}_snnsim{th}",
-                              {"NUMBA_NUM_THREADS": str(th)}, keep_x1=args.keep_x1, block=args.block)
-                results.append(("snnsim " + str(r["version"]), th, r))
+            for engine in args.engines:
+                for th in args.threads:
+                    r = run_child(sys.executable, "snnsim", s, tmp, f"{task}_snnsim{th}_{engine}",
+                                  threads_env(th), keep_x1=args.keep_x1, block=args.block,
+                                  engine=engine)
+                    results.append((f"snnsim {r['version']} ({engine})", th, r))
             ref = results[0][2] if nest_py else None
             scale = s["lw"] if s["loss"] == "ce" else 1.0   # the examples' loss conventions
             for name, th, r in results:

@@ -5,11 +5,11 @@ specialisations: C-contiguous float32/float64 arrays, int64 ``ref_steps``/``ref`
 ``bool`` flags (``has_rec``, ``full``, ``need_g_pre``, ``adaptive``, ``use_h``, ``delay``,
 ``want_esum``), a Python ``int`` surrogate id, and numpy scalars of the network dtype for
 ``sigma``, ``kappa``, ``a_hat`` and ``a_shared`` (``snnsim/network.py``,
-``snnsim/learning/bptt.py``, ``snnsim/learning/eprop.py``).
+``snnsim/learning/bptt.py``, ``snnsim/learning/eprop.py``, ``snnsim/learning/eprop_window.py``).
 """
 import numpy as np
 
-from . import bptt, eprop, eprop_lazy, eprop_m1, forward
+from . import bptt, eprop, eprop_lazy, eprop_m1, eprop_window, forward
 
 DTYPES = (np.float32, np.float64)
 
@@ -49,6 +49,16 @@ def _eprop(dt, B=1, K=2, n_pre=2, n=2, n_out=1):
                                 z(*s3), z(*s3))
 
 
+def _window(dt, B=1, K=2, n=2, m=2):
+    z = lambda *s: np.zeros(s, dt)
+    par = np.ones(n, dt)
+    common = (z(B, K, n), z(B, K, n), z(B, n), dt(1.0), z(B, n), par, par, z(n), par, dt(0.5),
+              dt(0.5), True, False, z(B, n, 4))
+    eprop_window.adjoint_window(*common, z(B, K, n))
+    eprop_window.adjoint_events(*common, z(B, K, m), z(B, K, n), z(B, n), z(B, m + n, n))
+    eprop_window.advance_trace(z(B, K, m), dt(0.5), z(B, m))
+
+
 def run(dtypes=DTYPES):
     """Compile or load every kernel for each dtype; returns {kernel name: number of signatures}."""
     for dt in dtypes:
@@ -56,10 +66,14 @@ def run(dtypes=DTYPES):
         _forward(dt)
         _bptt(dt)
         _eprop(dt)
+        _window(dt)
     kernels = {"forward.layer_run": forward.layer_run, "forward.readout_run": forward.readout_run,
                "bptt.layer_backward": bptt.layer_backward,
                "eprop.eprop_layer_block": eprop.eprop_layer_block,
                "eprop.readout_grad_block": eprop.readout_grad_block,
                "eprop_m1.eprop_m1_block": eprop_m1.eprop_m1_block,
-               "eprop_lazy.eprop_lazy_block": eprop_lazy.eprop_lazy_block}
+               "eprop_lazy.eprop_lazy_block": eprop_lazy.eprop_lazy_block,
+               "eprop_window.adjoint_window": eprop_window.adjoint_window,
+               "eprop_window.adjoint_events": eprop_window.adjoint_events,
+               "eprop_window.advance_trace": eprop_window.advance_trace}
     return {name: len(k.signatures) for name, k in kernels.items()}

@@ -32,13 +32,21 @@ def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_
     w_in: (n_pre, n); w_rec: (n, n) (ignored unless has_rec).
     alpha, zeta, v_th, beta, rho, gamma: (n,) float; ref_steps: (n,) int64.
     State modified in place: v, a, z (B, n) float (z holds z^{t-1} on entry), ref (B, n) int64.
-    Written: z_out, v_out, a_out, psi_out (B, K, n).
+    Written: z_out, psi_out (B, K, n); v_out, a_out (B, K, n), or (B, 0, n) to skip them.
     """
     B, K, n_pre = x.shape
     n = v.shape[1]
+    inv_th = 1.0 / v_th
+    g_th = gamma / v_th
     for b in prange(B):
         cur = np.zeros(n, dtype=v.dtype)
+        dd = np.empty(n, dtype=v.dtype)
         idx = np.empty(max(n_pre, n), dtype=np.int64)
+        vb = v[b].copy()           # local state: no aliasing with the outputs, so the
+        ab = a[b].copy()           # per-neuron loops vectorise
+        zb = z[b].copy()
+        rb = ref[b].copy()
+        keep_va = v_out.shape[1] == K
         for t in range(K):
             cur[:] = 0.0
             # event list of active inputs, then add only their weight rows
@@ -55,41 +63,54 @@ def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_
             if has_rec:
                 n_act = 0
                 for i in range(n):
-                    if z[b, i] != 0.0:
+                    if zb[i] != 0.0:
                         idx[n_act] = i
                         n_act += 1
                 for q in range(n_act):
                     i = idx[q]
-                    zi = z[b, i]
+                    zi = zb[i]
                     for j in range(n):
                         cur[j] += zi * w_rec[i, j]
             for j in range(n):
-                zp = z[b, j]
-                vj = alpha[j] * v[b, j] + zeta[j] * cur[j] - v_th[j] * zp
-                aj = rho[j] * a[b, j] + zp
-                d = vj - (v_th[j] + beta[j] * aj)
-                if ref[b, j] > 0:
-                    ref[b, j] -= 1
-                    zj = 0.0
-                    pj = 0.0
-                elif surrogate == SURROGATE_SMOOTH:
-                    zj = 1.0 / (1.0 + np.exp(-d / sigma))
-                    pj = zj * (1.0 - zj) / sigma
-                else:
-                    r = 1.0 - abs(d) / v_th[j]
-                    pj = gamma[j] / v_th[j] * r if r > 0.0 else 0.0
-                    if d >= 0.0:
-                        zj = 1.0
-                        ref[b, j] = ref_steps[j]
-                    else:
+                zp = zb[j]
+                vj = alpha[j] * vb[j] + zeta[j] * cur[j] - v_th[j] * zp
+                aj = rho[j] * ab[j] + zp
+                dd[j] = vj - (v_th[j] + beta[j] * aj)
+                vb[j] = vj
+                ab[j] = aj
+            if keep_va:
+                v_out[b, t] = vb
+                a_out[b, t] = ab
+            zo = z_out[b, t]
+            po = psi_out[b, t]
+            if surrogate == SURROGATE_SMOOTH:
+                for j in range(n):
+                    if rb[j] > 0:
+                        rb[j] -= 1
                         zj = 0.0
-                v[b, j] = vj
-                a[b, j] = aj
-                z[b, j] = zj
-                z_out[b, t, j] = zj
-                v_out[b, t, j] = vj
-                a_out[b, t, j] = aj
-                psi_out[b, t, j] = pj
+                        pj = 0.0
+                    else:
+                        zj = 1.0 / (1.0 + np.exp(-dd[j] / sigma))
+                        pj = zj * (1.0 - zj) / sigma
+                    zb[j] = zj
+                    zo[j] = zj
+                    po[j] = pj
+            else:
+                for j in range(n):
+                    d = dd[j]
+                    pj = g_th[j] * max(1.0 - abs(d) * inv_th[j], 0.0)
+                    rf = rb[j]
+                    inref = rf > 0
+                    spike = d >= 0.0 and not inref
+                    zj = 1.0 if spike else 0.0
+                    rb[j] = ref_steps[j] if spike else (rf - 1 if inref else 0)
+                    zb[j] = zj
+                    zo[j] = zj
+                    po[j] = 0.0 if inref else pj
+        v[b] = vb
+        a[b] = ab
+        z[b] = zb
+        ref[b] = rb
 
 
 @kernel()

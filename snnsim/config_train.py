@@ -17,7 +17,7 @@ import numpy as np
 from . import validate as V
 from .config_fields import REQUIRED, _bool, _choice, _count, _count0, _fields, _nonneg, _table
 from .errors import ConfigError
-from .learning.eprop import FEEDBACK
+from .learning.eprop import ENGINES, FEEDBACK
 from .learning.rules import parse_rule
 from .optim import OPTIMIZERS
 from .tasks import TASKS, make_task
@@ -90,7 +90,8 @@ def train_section(path, t, ctx):
         "optimizer": (_choice(OPTIMIZERS), "adam"), "lr": (V.positive, 1e-3),
         "feedback": (_choice(FEEDBACK), "symmetric"), "c_reg": (_nonneg, 0.0),
         "f_target": (_nonneg, 10.0), "update_every": (_count0, 0),
-        "block": (_count, 256), "val_every": (_count0, 0),
+        "block": (_count, 256), "engine": (_choice(ENGINES), "window"),
+        "window_mb": (V.positive, 256.0), "val_every": (_count0, 0),
         "val_batch": (_count, 64), "patience": (_count0, 0),
         "test_batch": (_count0, 0),
         "checkpoint_every": (_count0, 0)})
@@ -127,7 +128,8 @@ def make_trainer(cfg, net, comm=None):
     return Trainer(net, task_factory(cfg, dt, "train"), rule=tr["rule"],
                    optimizer=make_optimizer(tr["optimizer"], lr=tr["lr"]),
                    feedback=tr["feedback"], c_reg=tr["c_reg"], f_target=tr["f_target"],
-                   update_every=tr["update_every"], block=tr["block"], seed=cfg["network"]["seed"],
+                   update_every=tr["update_every"], block=tr["block"], engine=tr["engine"],
+                   window_mb=tr["window_mb"], seed=cfg["network"]["seed"],
                    val_every=tr["val_every"], patience=tr["patience"],
                    val_task=task_factory(cfg, dt, "val") if tr["val_every"] else None,
                    test_task=task_factory(cfg, dt, "test") if tr["test_batch"] else None,

@@ -121,8 +121,12 @@ class Network:
     def init_state(self, batch):
         return NetState.zeros(self, V.count("batch", batch))
 
-    def run_block(self, state, x):
-        """Advance ``state`` by one block. x: (B, K, n_in) -> (list of LayerBlock, y (B, K, n_out))."""
+    def run_block(self, state, x, lean=False, alloc=None):
+        """Advance ``state`` by one block. x: (B, K, n_in) -> (list of LayerBlock, y (B, K, n_out)).
+
+        ``lean``: the blocks' v, a and z_prev histories are not written (0 steps; z0 holds
+        the spikes before the block), for learners that need z and psi only.
+        ``alloc(shape, dtype)`` allocates the histories (default ``np.empty``)."""
         x = np.ascontiguousarray(x, dtype=self.dtype)
         B, Kt, _ = x.shape
         blocks = []
@@ -136,15 +140,17 @@ class Network:
                 pre = shifted
             p = self.params[l]
             n = layer.n
-            out = LayerBlock.empty(B, Kt, n, self.dtype, pre)
-            out.z_prev[:, 0] = state.z[l]
+            out = LayerBlock.empty(B, Kt, n, self.dtype, pre, lean, alloc)
+            out.z0 = state.z[l].copy()
             has_rec = self.w_rec[l] is not None
             K.layer_run(pre, self.w_in[l], self.w_rec[l] if has_rec else self._empty_rec, has_rec,
                         p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"], p["gamma"],
                         p["ref_steps"], SURROGATES[self.surrogate], self.dtype(self.sigma),
                         state.v[l], state.a[l], state.z[l], state.ref[l],
                         out.z, out.v, out.a, out.psi)
-            out.z_prev[:, 1:] = out.z[:, :-1]
+            if not lean:
+                out.z_prev[:, 0] = out.z0
+                out.z_prev[:, 1:] = out.z[:, :-1]
             blocks.append(out)
             pre = out.z
         y = np.empty((B, Kt, self.readout.n), dtype=self.dtype)

@@ -1,4 +1,5 @@
 """Mutable simulation state of a network and the per-block histories a layer produces."""
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,19 +37,48 @@ class NetState:
 
 @dataclass
 class LayerBlock:
-    """Histories of one layer over a block: arrays (B, K, n); ``pre`` is the input actually seen."""
+    """Histories of one layer over a block: arrays (B, K, n); ``pre`` is the input actually seen,
+    z0 (B, n) the layer's spikes of the step before the block (z_prev[:, 0])."""
     pre: np.ndarray
     z_prev: np.ndarray
     z: np.ndarray
     v: np.ndarray
     a: np.ndarray
     psi: np.ndarray
+    z0: np.ndarray = None
 
     @classmethod
-    def empty(cls, B, K, n, dtype, pre):
-        e = lambda: np.empty((B, K, n), dtype)
-        return cls(pre=pre, z_prev=e(), z=e(), v=e(), a=e(), psi=e())
+    def empty(cls, B, K, n, dtype, pre, lean=False, alloc=None):
+        """Uninitialised histories. ``lean`` (what the window engine needs): v, a and z_prev
+        have 0 steps and are not written. ``alloc(shape, dtype)`` replaces ``np.empty``."""
+        alloc = alloc or np.empty
+        e = lambda k=K: alloc((B, k, n), dtype)
+        kv = 0 if lean else K
+        return cls(pre=pre, z_prev=e(kv), z=e(), v=e(kv), a=e(kv), psi=e())
 
     def record_dict(self, net, l):
         """Variables offered to the recorder: z, v, A (threshold), a, psi."""
         return {"z": self.z, "v": self.v, "A": net.threshold(l, self.a), "a": self.a, "psi": self.psi}
+
+
+class ArrayPool:
+    """Recycles block-history arrays between blocks of one learner (large fresh arrays cost
+    a page fault per 4 KiB page on first touch). Only arrays it handed out are taken back;
+    it holds no reference to an array that is out (one never given back is freed as usual)."""
+
+    def __init__(self):
+        self.free = {}
+        self.lent = weakref.WeakValueDictionary()
+
+    def take(self, shape, dtype):
+        key = (tuple(shape), np.dtype(dtype))
+        stack = self.free.get(key)
+        arr = stack.pop() if stack else np.empty(shape, dtype)
+        self.lent[id(arr)] = arr
+        return arr
+
+    def give(self, arr):
+        """Return an array (ignored if it was not handed out by this pool)."""
+        if arr is not None and self.lent.get(id(arr)) is arr:
+            del self.lent[id(arr)]
+            self.free.setdefault((arr.shape, arr.dtype), []).append(arr)

@@ -29,7 +29,8 @@ def shard_task(data, sl):
 
 class Trainer:
     def __init__(self, net, task, *, rule="eprop", optimizer=None, feedback="symmetric",
-                 c_reg=0.0, f_target=10.0, update_every=None, block=256, seed=0,
+                 c_reg=0.0, f_target=10.0, update_every=None, block=256, engine="window",
+                 window_mb=256.0, seed=0,
                  val_every=0, patience=0, val_task=None, test_task=None, comm=None):
         """``task(rng) -> TaskData`` draws one training batch; val/test_task give fixed sets.
 
@@ -49,7 +50,8 @@ class Trainer:
         online = online_options(net, rule)
         if online is not None:
             self.learner = OnlineEprop(net, 1, feedback=feedback, rng=self.rngs["feedback"],
-                                       c_reg=c_reg, f_target=f_target, **online)
+                                       c_reg=c_reg, f_target=f_target, engine=engine,
+                                       window_mb=window_mb, **online)
         else:
             if self.update_every:
                 raise V.ConfigError("train.update_every", f"rule {rule!r} is offline; online updates "

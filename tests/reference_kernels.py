@@ -138,6 +138,75 @@ def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, us
             psi_prev[b] = psi[b, t]
 
 
+def _window_functional(psi, sig, psi0, ws, we, term, alpha, zeta, beta, rho, kappa, a_hat,
+                       use_h, delay, x, s0):
+    """J = sum_t [ws sig^t ebar^t + we e^t] + term . s^K for every neuron at once (vectors
+    over neurons), by running the trace recursion of one synapse per neuron forward from the
+    state s0 = (eps_v, eps_a, H, ebar) (each (n,)) with input x (K,) shared by all neurons."""
+    ev, ea, hh, eb = (s0[q].copy() for q in range(4))
+    J = np.zeros_like(alpha)
+    p_last = psi0.copy()
+    for t in range(psi.shape[0]):
+        ev_old = ev
+        ev = alpha * ev_old + zeta * x[t]
+        ea = p_last * ev_old + (rho - p_last * beta) * ea
+        e = psi[t] * (ev - beta * ea)
+        if use_h:
+            h_old = hh
+            hh = a_hat * h_old + e
+            source = h_old if delay else hh
+        else:
+            source = e
+        eb = kappa * eb + source
+        J = J + ws * sig[t] * eb + we * e
+        p_last = psi[t]
+    return J + term[0] * ev + term[1] * ea + term[2] * hh + term[3] * eb
+
+
+def adjoint_window(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat, use_h, delay,
+                   adj, coef):
+    """The functional is linear in the inputs and the initial traces: its coefficients are
+    its values for unit impulses (O(K^2) forward runs). adj holds the end weights on entry
+    and the initial-trace coefficients on return; coef[b, t] = dJ/dpre^t."""
+    B, K, n = psi.shape
+    for b in range(B):
+        term = adj[b].T.copy()                                  # (4, n)
+        zero_s, zero_x = np.zeros((4, n)), np.zeros(K)
+        run = lambda s0, x: _window_functional(psi[b], sig[b], psi0[b], ws, we[b], term, alpha,
+                                               zeta, beta, rho, kappa, a_hat, use_h, delay, x, s0)
+        base = run(zero_s, zero_x)
+        assert np.allclose(base, 0.0)                       # linear, no constant part
+        for t in range(K):
+            x = zero_x.copy()
+            x[t] = 1.0
+            coef[b, t] = run(zero_s, x)
+        for q in range(4):
+            s0 = zero_s.copy()
+            s0[q] = 1.0
+            adj[b, :, q] = run(s0, zero_x)
+
+
+def adjoint_events(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat, use_h, delay,
+                   adj, x, z, z0, gT):
+    """gT[b] += sum_t outer(input^t, dJ/dpre^t), input^t = [x^t, z^{t-1}] (z^{-1} = z0)."""
+    B, K, n = psi.shape
+    coef = np.zeros((B, K, n))
+    adjoint_window(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat, use_h, delay,
+                   adj, coef)
+    if z.shape[2]:
+        z_prev = np.concatenate([z0[:, None], z[:, :-1]], axis=1)
+    else:                                                       # no recurrence
+        z_prev = np.zeros((B, K, 0))
+    for b in range(B):
+        inputs = np.concatenate([x[b], z_prev[b]], axis=1)    # (K, m + n_z)
+        gT[b] += inputs.T @ coef[b]
+
+
+def advance_trace(pre, alpha, zbar):
+    for t in range(pre.shape[1]):
+        zbar[...] = alpha * zbar + pre[:, t]
+
+
 def readout_grad_block(z, err, kappa, zbar, grad):
     B, K, _ = z.shape
     for b in range(B):

@@ -24,3 +24,49 @@ def test_forward_benchmark_quick():
         assert cells[1] == "100" and cells[2] == "5%"
         assert cells[3].endswith("]") and "%" in cells[3]   # measured activity is reported
         assert float(cells[4]) > 0                           # time (ms)
+
+
+def run_script(name, *args):
+    script = os.path.join(ROOT, "benchmarks", name)
+    res = subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
+                         timeout=900, cwd=ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
+
+
+def table(out, header_start):
+    lines = out.splitlines()
+    h = [i for i, l in enumerate(lines) if l.startswith(header_start)]
+    assert len(h) == 1, out
+    rows = []
+    for line in lines[h[0] + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def test_vs_torch_quick():
+    rows = table(run_script("vs_torch.py", "--quick"), "| method |")
+    names = [r[0] for r in rows]
+    for rule in ("eprop", "deep-eprop-spatial", "deep-eprop-onehop"):
+        assert f"snnsim {rule} (window)" in names and f"snnsim {rule} (trace)" in names
+    assert "snnsim bptt" in names
+    assert all(float(r[1]) > 0 for r in rows)
+
+
+def test_memory_T_quick():
+    rows = table(run_script("memory_T.py", "--quick"), "| rule |")
+    engines = {(r[0], r[1]) for r in rows}
+    assert ("bptt", "-") in engines and ("eprop", "trace") in engines
+    assert ("eprop", "window") in engines and ("eprop", "window, window_mb=0.05") in engines
+    assert len(rows) == 2 * (1 + 3 * 3)                     # 2 lengths per (rule, engine)
+    assert all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
+
+
+def test_roofline_quick():
+    rows = table(run_script("roofline.py", "--quick"), "| measurement |")
+    assert rows[0][0].startswith("STREAM-like triad")
+    assert any(r[0].startswith("dense e-prop trace kernel") for r in rows)
+    assert any(r[0].startswith("window engine backward sweep") for r in rows)
+    assert all(float(r[1]) > 0 for r in rows)

@@ -109,6 +109,9 @@ def test_train_errors(tmp_path):
     bad.write_text(CONFIG.format(rule="eprop", feedback="symmetric").replace("n = 2\n[task]", "n = 3\n[task]"))
     res = runner.invoke(cli, ["train", str(bad), "-o", str(tmp_path / "o.h5")])
     assert res.exit_code == 2 and res.output.strip().splitlines()[-1].startswith("Error: readout.n: must be 2")
+    bad.write_text(CONFIG.format(rule="eprop", feedback="symmetric") + 'engine = "gemm"\n')
+    res = runner.invoke(cli, ["train", str(bad), "-o", str(tmp_path / "o.h5")])
+    assert res.exit_code == 2 and "train.engine" in res.output and "window, trace" in res.output
     # resuming with a different config is refused
     out = tmp_path / "r.h5"
     assert runner.invoke(cli, ["train", str(cfg), "-o", str(out), "--iterations", "2"]).exit_code == 0
@@ -156,5 +159,8 @@ def test_bench_prints_table():
     res = CliRunner().invoke(cli, ["bench", "--steps", "20", "--batch", "2", "--sizes", "10"])
     assert res.exit_code == 0, res.output
     assert "| 2 x 10 |" in res.output and "warm-up" in res.output
+    assert "eprop (trace engine) s" in res.output
+    row = [l for l in res.output.splitlines() if l.startswith("| 2 x 10 |")][0]
+    assert len(row.strip("|").split("|")) == 7
     res = CliRunner().invoke(cli, ["bench", "--sizes", "ten"])
     assert res.exit_code == 2 and "--sizes" in res.output

@@ -20,6 +20,7 @@ import reference_kernels as R  # noqa: E402
 from snnsim.kernels import bptt as KB  # noqa: E402
 from snnsim.kernels import eprop as KE  # noqa: E402
 from snnsim.kernels import eprop_m1 as KM1  # noqa: E402
+from snnsim.kernels import eprop_window as KW  # noqa: E402
 from snnsim.kernels import forward as KF  # noqa: E402
 
 SEEDS = (0, 1, 2)
@@ -272,6 +273,68 @@ def test_eprop_layer_block(seed, B, adaptive, hmode, want_esum):
 def test_eprop_layer_block_float32(hmode):
     args = eprop_args(2, 3, True, hmode, True, dt=np.float32)
     call_both(KE.eprop_layer_block, R.eprop_layer_block, args, tol=F32, ref_dtype=np.float64)
+
+
+def window_args(seed, B, adaptive, hmode, dt=np.float64, n=5, K=15):
+    rng = np.random.default_rng(seed + 60)
+    psi = np.abs(rnd(rng, (B, K, n), dt, 0.4))
+    psi[rng.random((B, K, n)) < 0.3] = 0.0
+    return dict(
+        psi=psi, sig=rnd(rng, (B, K, n), dt), psi0=np.abs(rnd(rng, (B, n), dt, 0.3)),
+        ws=dt(1.0 if seed % 2 == 0 else 0.0), we=rnd(rng, (B, n), dt),
+        alpha=rng.uniform(0.8, 0.99, n).astype(dt), zeta=rng.uniform(0.5, 1.0, n).astype(dt),
+        beta=(rng.uniform(0.3, 2.0, n) if adaptive else np.zeros(n)).astype(dt),
+        rho=(rng.uniform(0.85, 0.99, n) if adaptive else np.ones(n)).astype(dt),
+        kappa=dt(0.9 if seed % 3 else 0.0), a_hat=dt(0.93 if seed % 2 == 0 else 0.0),
+        use_h=hmode != "none", delay=hmode == "h_delay",
+        adj=rnd(rng, (B, n, 4), dt) * np.array([1, adaptive, hmode != "none", 1], dt),
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("B", [1, 3])
+@pytest.mark.parametrize("adaptive", [False, True])
+@pytest.mark.parametrize("hmode", ["none", "h", "h_delay"])
+def test_adjoint_window(seed, B, adaptive, hmode):
+    args = window_args(seed, B, adaptive, hmode)
+    args["coef"] = np.zeros(args["psi"].shape)
+    call_both(KW.adjoint_window, R.adjoint_window, args)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("rec", [False, True])
+@pytest.mark.parametrize("analog", [False, True])
+def test_adjoint_events(seed, rec, analog):
+    B, n, m = 3, 5, 4
+    args = window_args(seed, B, True, "h_delay" if seed == 1 else "none", n=n)
+    rng = np.random.default_rng(seed + 70)
+    K = args["psi"].shape[1]
+    x = spikes(rng, (B, K, m), 0.3)
+    args["x"] = x * rng.uniform(0.5, 2.0, x.shape) if analog else x
+    args["z"] = spikes(rng, (B, K, n), 0.3) if rec else np.zeros((1, 1, 0))
+    args["z0"] = spikes(rng, (B, n), 0.5) if rec else np.zeros((1, 0))
+    args["gT"] = rnd(rng, (B, m + (n if rec else 0), n))
+    call_both(KW.adjoint_events, R.adjoint_events, args)
+
+
+@pytest.mark.parametrize("kernel", ["adjoint_window", "adjoint_events"])
+def test_adjoint_float32(kernel):
+    f = np.float32
+    args = window_args(1, 2, True, "h", dt=f)
+    rng = np.random.default_rng(3)
+    if kernel == "adjoint_window":
+        args["coef"] = np.zeros(args["psi"].shape, f)
+    else:
+        args.update(x=spikes(rng, (2, 15, 3), 0.3, f), z=spikes(rng, (2, 15, 5), 0.3, f),
+                    z0=np.zeros((2, 5), f), gT=np.zeros((2, 8, 5), f))
+    call_both(getattr(KW, kernel), getattr(R, kernel), args, tol=F32, ref_dtype=np.float64)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_advance_trace(dt):
+    rng = np.random.default_rng(8)
+    args = dict(pre=spikes(rng, (2, 30, 6), 0.3, dt), alpha=dt(0.9), zbar=np.abs(rnd(rng, (2, 6), dt)))
+    call_both(KW.advance_trace, R.advance_trace, args, tol=F64 if dt == np.float64 else F32)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -100,8 +100,9 @@ def test_lazy_kernel_equals_dense_kernel(kinds, c_reg, block):
     x, tg = make_data(12, T=60)
     blocks, _ = net.forward(x)
     assert 0.0 < np.mean(blocks[0].psi == 0) < 1.0      # both code paths are exercised
-    _, g_lazy, _ = eprop(net, x, tg, block=block, c_reg=c_reg, f_target=5.0)
-    _, g_dense, _ = eprop(net, x, tg, block=block, c_reg=c_reg, f_target=5.0, lazy=False)
+    kw = dict(block=block, c_reg=c_reg, f_target=5.0, engine="trace")
+    _, g_lazy, _ = eprop(net, x, tg, **kw)
+    _, g_dense, _ = eprop(net, x, tg, lazy=False, **kw)
     assert rel_err(g_lazy, g_dense) < 1e-12
-    learner = snnsim.learning.OnlineEprop(net, 2)
+    learner = snnsim.learning.OnlineEprop(net, 2, engine="trace")
     assert learner.traces[0]["lazy"] and learner.traces[0]["ev"].shape == (2, net.n_in + net.sizes[0])

@@ -12,19 +12,23 @@ def test_warmup_runs():
     counts = _warmup.run()
     assert set(counts) == {"forward.layer_run", "forward.readout_run", "bptt.layer_backward",
                            "eprop.eprop_layer_block", "eprop.readout_grad_block",
-                           "eprop_m1.eprop_m1_block", "eprop_lazy.eprop_lazy_block"}
+                           "eprop_m1.eprop_m1_block", "eprop_lazy.eprop_lazy_block",
+                           "eprop_window.adjoint_window", "eprop_window.adjoint_events",
+                           "eprop_window.advance_trace"}
     assert all(c >= 2 for c in counts.values()), counts      # float32 and float64
 
 
 SCRIPT = textwrap.dedent(r"""
     import numpy as np
     import snnsim
-    from snnsim.kernels import _warmup, forward, bptt, eprop, eprop_m1
+    from snnsim.kernels import _warmup, forward, bptt, eprop, eprop_lazy, eprop_m1, eprop_window
     from snnsim.learning import bptt as run_bptt, eprop as run_eprop
 
     _warmup.run()
     kernels = [forward.layer_run, forward.readout_run, bptt.layer_backward,
-               eprop.eprop_layer_block, eprop.readout_grad_block, eprop_m1.eprop_m1_block]
+               eprop.eprop_layer_block, eprop.readout_grad_block, eprop_m1.eprop_m1_block,
+               eprop_lazy.eprop_lazy_block, eprop_window.adjoint_window,
+               eprop_window.adjoint_events, eprop_window.advance_trace]
     before = [set(k.signatures) for k in kernels]
 
     for dtype in ("float32", "float64"):
@@ -42,8 +46,12 @@ SCRIPT = textwrap.dedent(r"""
             net.forward(x)
             run_bptt(net, x, tg)
             run_bptt(net, x, tg, order=1)
-            run_eprop(net, x, tg, block=5)
-            run_eprop(net, x, tg, block=5, depth="onehop", c_reg=0.1)
+            for engine in ("window", "trace"):
+                run_eprop(net, x, tg, block=5, engine=engine)
+                run_eprop(net, x, tg, block=5, depth="onehop", c_reg=0.1, engine=engine)
+            # windows of 3 steps: carried traces, per-trial sums, the dense (BLAS) product
+            run_eprop(net, x, tg, block=3, c_reg=0.1, window_mb=1e-4)
+            run_eprop(net, (x > 0) * 0.7 + 0.1, tg, block=5)
         run_eprop(single, x, tg, block=5, order=1)
         deep.simulate(snnsim.PoissonInput(50.0, 3), steps=20, batch=2, block=7,
                       rng=np.random.default_rng(4))

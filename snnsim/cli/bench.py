@@ -32,7 +32,8 @@ def _net(n, layers, rng):
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--sizes", default="100,500", show_default=True, help="Neurons per layer to time.")
 def command(steps, batch, sizes):
-    """Print forward steps/s and time per gradient (bptt, eprop, deep e-prop) on random nets."""
+    """Print forward steps/s and time per gradient (bptt, eprop with both engines, deep e-prop)
+    on random nets."""
     from snnsim.kernels import warmup
     t0 = time.perf_counter()
     warmup()
@@ -45,15 +46,17 @@ def command(steps, batch, sizes):
     x = (rng.random((batch, steps, 40)) < 0.03).astype(np.float32)
     tg = rng.standard_normal((batch, steps, 2))
     click.echo(f"batch {batch}, T = {steps} steps, float32, 40 Poisson inputs at 30 Hz")
-    click.echo("| layers x N | rate Hz | forward steps/s | bptt s | eprop s | deep-eprop-onehop s |")
-    click.echo("|---|---|---|---|---|---|")
+    click.echo("| layers x N | rate Hz | forward steps/s | bptt s | eprop s | eprop (trace engine) s "
+               "| deep-eprop-onehop s |")
+    click.echo("|---|---|---|---|---|---|---|")
     for n in ns:
         net = _net(n, 2, rng)
         run_rule(net, x[:, :20], tg[:, :20], "eprop")
         t_fwd = _best(lambda: net.run_block(net.init_state(batch), x))
         blocks, _ = net.run_block(net.init_state(batch), x)
         rate = float(np.mean([b.z.mean() for b in blocks])) / net.dt * 1e3
-        times = [_best(lambda r=r: run_rule(net, x, tg, r), reps=2)
-                 for r in ("bptt", "eprop", "deep-eprop-onehop")]
+        times = [_best(lambda r=r, kw=kw: run_rule(net, x, tg, r, **kw), reps=2)
+                 for r, kw in (("bptt", {}), ("eprop", {}), ("eprop", {"engine": "trace"}),
+                               ("deep-eprop-onehop", {}))]
         click.echo(f"| 2 x {n} | {rate:.1f} | {steps / t_fwd:,.0f} | "
                    + " | ".join(f"{t:.3f}" for t in times) + " |")

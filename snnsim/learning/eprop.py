@@ -25,10 +25,13 @@ from snnsim.kernels import eprop_m1 as KM1
 from .. import validate as V
 from ..errors import ConfigError
 from .common import finish, sequence
+from ..state import ArrayPool
+from .eprop_window import WindowLayer
 from .loss import check_target, loss_and_error, window_mask
 
 FEEDBACK = ("symmetric", "random", "adaptive")
 DEPTH = ("spatial", "onehop")
+ENGINES = ("window", "trace")
 
 
 def m1_supported(net):
@@ -40,9 +43,11 @@ def m1_supported(net):
 
 class OnlineEprop:
     def __init__(self, net, batch, *, order=0, feedback="symmetric", depth="spatial", rng=None,
-                 c_reg=0.0, f_target=10.0, lazy=True):
+                 c_reg=0.0, f_target=10.0, lazy=True, engine="window", window_mb=256.0):
         self.net = net
         self.lazy = bool(lazy)   # activity-proportional kernel where the layer allows it
+        self.engine = V.choice("engine", engine, ENGINES)
+        self.window_mb = V.positive("window_mb", window_mb)
         self.batch = V.count("batch", batch)
         self.order = V.choice("order", order, [0, 1])
         if order == 1 and not m1_supported(net):
@@ -58,6 +63,8 @@ class OnlineEprop:
                 raise ConfigError("rng", f"feedback={feedback!r} needs a numpy.random.Generator")
             n_top = net.sizes[-1]
             self.B = (rng.standard_normal((n_top, net.readout.n)) / np.sqrt(n_top)).astype(net.dtype)
+        self.windows = None
+        self.pool = ArrayPool()     # block histories are recycled between blocks
         self.zero_grad()
         self.reset_traces()
 
@@ -66,9 +73,57 @@ class OnlineEprop:
         n_in = self.net.n_in if l == 0 else self.net.sizes[l - 1]
         return n_in + (self.net.sizes[l] if self.net.w_rec[l] is not None else 0)
 
+    @property
+    def windowed(self):
+        """True when the window engine (``eprop_window``) computes this learner's traces."""
+        return self.engine == "window" and self.order == 0
+
+    def _make_windows(self):
+        net, L = self.net, len(self.net.sizes)
+        wins = []
+        for l in range(L):
+            a_hat, delay = 0.0, False
+            if l < L - 1:
+                delay = net.layers[l + 1].delay
+                if self.depth == "onehop":
+                    a_hat = float(np.mean(net.params[l + 1]["alpha"]))
+            wins.append(WindowLayer(net, l, self.batch, 1, a_hat=a_hat, delay=delay))
+        per_step = sum(w.bytes_per_step() for w in wins)
+        cap = max(1, int(self.window_mb * 2 ** 20 // per_step))
+        for w in wins:
+            w.capacity_max = cap
+        return wins
+
+    def _flush(self, final, we=None):
+        """Close the open window of every layer (window engine)."""
+        for l, w in enumerate(self.windows):
+            esum = self.esum[l] if (self.c_reg > 0 and we is None) else None
+            w.flush(self.g[l][0], esum, None if we is None else we[l], final=final)
+        self._recycle()
+
+    def _recycle(self):
+        """Hand the flushed windows' block arrays back to the pool."""
+        for w in self.windows:
+            for arrays in w.done:
+                for arr in arrays:
+                    self.pool.give(arr)
+            w.done = []
+
     def reset_traces(self):
         """Start a new sequence: zero every eligibility trace (weights' gradients are kept)."""
         net, B, dt = self.net, self.batch, self.net.dtype
+        self.seq_done = False
+        self.seq_spikes = [np.zeros(n) for n in net.sizes]
+        self.seq_steps = 0
+        self.zbar = np.zeros((B, net.sizes[-1]), dt)
+        if self.windowed:
+            if self.windows is not None and self.windows[0].B == B:
+                self._flush(final=True)     # a window left open by the previous sequence
+                for w in self.windows:
+                    w.reset()
+            else:
+                self.windows = self._make_windows()
+            return
         self.traces = []
         ph = np.zeros((1, 1, 1), dt)
         for l, n in enumerate(net.sizes):
@@ -86,16 +141,22 @@ class OnlineEprop:
                 tr["f"] = z()
                 tr["y1"] = np.zeros(shape + (net.readout.n,), dt)
             self.traces.append(tr)
-        self.zbar = np.zeros((B, net.sizes[-1]), dt)
-        self.seq_spikes = [np.zeros(n) for n in net.sizes]
-        self.seq_steps = 0
 
     def zero_grad(self):
         net, B, dt = self.net, self.batch, self.net.dtype
-        self.g = [np.zeros((B, n, self._n_pre(l)), dt) for l, n in enumerate(net.sizes)]
+        if self.windows is not None and self.windows[0].B != B:   # batch size changed
+            self.windows = self._make_windows()
+        elif self.windows is not None and self.windows[0].k:
+            # steps before zero_grad: advance the traces, drop their gradient contribution
+            for w in self.windows:
+                w.flush(np.zeros((w.n, w.n_pre), dt), final=False)
+            self._recycle()
+        gb = 1 if self.windowed else B     # the window engine sums over trials in its GEMM
+        self.g = [np.zeros((gb, n, self._n_pre(l)), dt) for l, n in enumerate(net.sizes)]
         self.g_out = np.zeros((B, net.sizes[-1], net.readout.n), dt)
         want = self.c_reg > 0
-        self.esum = [np.zeros_like(g) if want else np.zeros((1, 1, 1), dt) for g in self.g]
+        self.esum = [np.zeros((B,) + g.shape[1:], dt) if want else np.zeros((1, 1, 1), dt)
+                     for g in self.g]
         self.spike_count = [np.zeros((B, n)) for n in net.sizes]   # per trial, for c_reg
         self.steps = 0
 
@@ -115,9 +176,28 @@ class OnlineEprop:
         kappa = net.dtype(net.kappa[0])
         err = np.ascontiguousarray(err, dtype=net.dtype)
         fb = self.feedback_matrix()
-        sig = np.ascontiguousarray(err @ fb.T)
+        pool = self.pool
+        sig = np.matmul(err, fb.T, out=pool.take(err.shape[:2] + (fb.shape[0],), net.dtype))
+        top_sig = sig
+        K = err.shape[1]
+        if self.windowed and any(w.full_after(K) for w in self.windows):
+            self._flush(final=False)
         for l in range(L - 1, -1, -1):
-            blk, p, tr = blocks[l], net.params[l], self.traces[l]
+            blk, p = blocks[l], net.params[l]
+            if self.windowed:
+                self.windows[l].add(blk, sig)
+                for arr in (blk.v, blk.a, blk.z_prev):
+                    pool.give(arr)
+                self._count(l, blk)
+                if l > 0:   # learning signal handed to the layer below (same step)
+                    tmp = pool.take(sig.shape, net.dtype)
+                    np.multiply(sig, blk.psi, out=tmp)
+                    tmp *= p["zeta"]
+                    sig = np.matmul(tmp, net.w_in[l].T,
+                                    out=pool.take(sig.shape[:2] + (net.sizes[l - 1],), net.dtype))
+                    pool.give(tmp)
+                continue
+            tr = self.traces[l]
             pre = blk.pre if net.w_rec[l] is None else np.concatenate([blk.pre, blk.z_prev], axis=2)
             pre = np.ascontiguousarray(pre)
             top = l == L - 1
@@ -141,14 +221,22 @@ class OnlineEprop:
                                      kappa, tr["adaptive"], not top, net.dtype(a_hat), delay,
                                      self.c_reg > 0, tr["psi_prev"], tr["ev"], tr["ea"], tr["hh"],
                                      tr["eb"], self.g[l], self.esum[l])
-            counts = blk.z.sum(axis=1)
-            self.spike_count[l] += counts
-            self.seq_spikes[l] += counts.sum(axis=0)
+            self._count(l, blk)
             if l > 0:   # learning signal handed to the layer below (same step)
                 sig = np.ascontiguousarray((sig * blk.psi * p["zeta"]) @ net.w_in[l].T)
         KE.readout_grad_block(blocks[-1].z, err, kappa, self.zbar, self.g_out)
+        if not self.windowed:   # the trace kernels are done with this block
+            for blk in blocks:
+                for arr in (blk.z_prev, blk.z, blk.v, blk.a, blk.psi):
+                    pool.give(arr)
+            pool.give(top_sig)
         self.steps += err.shape[1]
         self.seq_steps += err.shape[1]
+
+    def _count(self, l, blk):
+        counts = blk.z.sum(axis=1)
+        self.spike_count[l] += counts
+        self.seq_spikes[l] += counts.sum(axis=0)
 
     def run(self, x, target, mask, loss, *, block=256, keep_y=True, update_every=None, update=None):
         """Run one batch of sequences from a fresh state; returns (summed loss, y or None).
@@ -165,9 +253,10 @@ class OnlineEprop:
         total, ys = 0.0, []
         for t0 in range(0, T, block):
             sl = slice(t0, min(T, t0 + block))
-            blocks, y = net.run_block(state, x[:, sl])
+            blocks, y = net.run_block(state, x[:, sl], lean=self.windowed, alloc=self.pool.take)
             value, err = loss_and_error(y, target[:, sl], mask[:, sl], loss)
             total += value
+            self.seq_done = t0 + block >= T
             self.process_block(blocks, err)
             if keep_y:
                 ys.append(y)
@@ -195,11 +284,18 @@ class OnlineEprop:
         per_layer = []
         dur = max(self.steps, 1) * net.dt * 1e-3
         self.reg_loss = 0.0
+        if self.windowed:   # close the open window; the regulariser's rates are known now
+            we = None
+            if self.c_reg > 0:
+                we = [(self.c_reg * (c / dur - self.f_target) / (dur * self.batch)).astype(net.dtype)
+                      for c in self.spike_count]
+            self._flush(final=self.seq_done, we=we)
         for l in range(len(net.layers)):
             G = self.g[l].sum(axis=0)
             if self.c_reg > 0:
                 dev = self.spike_count[l] / dur - self.f_target            # (B, n)
-                G = G + np.einsum("bj,bji->ji", self.c_reg * dev / (dur * self.batch), self.esum[l])
+                w = (self.c_reg * dev / (dur * self.batch)).astype(net.dtype)
+                G = G + np.einsum("bj,bji->ji", w, self.esum[l])
                 self.reg_loss += 0.5 * self.c_reg * float(np.sum(dev * dev)) / self.batch
             n_in = self.net.n_in if l == 0 else net.sizes[l - 1]
             g_rec = G[:, n_in:].T.copy() if net.w_rec[l] is not None else None

@@ -47,12 +47,14 @@ def online_options(net, rule):
 
 
 def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, feedback="symmetric",
-             rng=None, block=256, max_bytes=None, c_reg=0.0, f_target=10.0):
+             rng=None, block=256, max_bytes=None, c_reg=0.0, f_target=10.0, engine="window",
+             window_mb=256.0):
     """Compute (loss, grads, y) with the named rule; grads are summed over the batch."""
     family, order = parse_rule(rule)
     V.choice("feedback", feedback, FEEDBACK)
     common = dict(loss=loss, mask=mask)
-    eprop_kw = dict(feedback=feedback, rng=rng, block=block, c_reg=c_reg, f_target=f_target)
+    eprop_kw = dict(feedback=feedback, rng=rng, block=block, c_reg=c_reg, f_target=f_target,
+                    engine=engine, window_mb=window_mb)
     fm_kw = {} if max_bytes is None else {"max_bytes": V.positive("max_bytes", max_bytes)}
     if feedback != "symmetric" and family not in ("eprop", "deep-eprop-spatial",
                                                   "deep-eprop-onehop", "eprop-m"):

@@ -1,0 +1,179 @@
+"""The window engine of e-prop: buffer a window of steps, then one matrix product per layer.
+
+e-prop's gradient over a window of K steps, sum_t L_j^t ebar_ji^t (Bellec et al. 2020), is a
+linear functional of the presynaptic inputs pre_i^t and of the traces at the window start, with
+coefficients that depend on the postsynaptic neuron only (``kernels.eprop_window``). So the
+window engine keeps the forward blocks' pre (B, K, n_pre), psi and L (B, K, n), runs one
+O(K B n) backward sweep per neuron and accumulates the gradient as c^T pre, instead of
+updating B n n_pre traces at every step. The product is done per input event (one row of n
+per spike) when fewer than 10 % of the inputs are non-zero, else by BLAS. The gradient is the same as the per-step trace engine's (float rounding).
+
+A window ends when the buffer is full (``window_mb``), at every weight update and at the end
+of a sequence. Only when a sequence continues past a window are the traces themselves
+computed (three more functionals: eps_a, H, ebar; eps_v = zeta zbar is kept as one presynaptic
+trace when the layer shares one leak) and the per-trial sums of e for the firing-rate
+regulariser; a sequence that fits in one window needs one matrix product per layer.
+Memory: O(W B (n_pre + 2 n)) per layer for a window of W steps, independent of T once T > W.
+"""
+from collections import namedtuple
+
+import numpy as np
+
+from snnsim.kernels import eprop_window as KW
+
+# one forward block: input (B, K, n_in), spikes z (B, K, n) and z0 (B, n) before the block,
+# pseudo-derivatives psi and learning signals sig (B, K, n)
+Chunk = namedtuple("Chunk", "pre z z0 psi sig")
+
+STATES = ("ev", "ea", "hh", "eb")
+SPARSE = 0.1   # below this fraction of non-zero inputs the product is done per event
+MAX_EVENT_BYTES = 256 * 2 ** 20   # per-trial accumulators of the event-driven product
+
+
+class WindowLayer:
+    """The open window (references to the forward blocks) and carried traces of one layer."""
+
+    def __init__(self, net, l, batch, capacity_max, *, a_hat=0.0, delay=False):
+        self.net, self.l, self.B = net, l, batch
+        p = net.params[l]
+        self.n = net.sizes[l]
+        self.n_in = net.n_in if l == 0 else net.sizes[l - 1]
+        self.rec = net.w_rec[l] is not None
+        self.n_pre = self.n_in + (self.n if self.rec else 0)
+        self.top = l == len(net.sizes) - 1
+        self.use_h = not self.top
+        self.a_hat, self.delay = float(a_hat), bool(delay)
+        self.adaptive = bool(np.any(p["beta"] != 0))
+        self.shared = bool(np.all(p["alpha"] == p["alpha"][0]))   # eps_v = zeta zbar
+        self.capacity_max = max(1, int(capacity_max))
+        self.reset()
+
+    def bytes_per_step(self):
+        return self.B * (self.n_pre + 2 * self.n) * np.dtype(self.net.dtype).itemsize
+
+    def reset(self):
+        """New sequence: empty window, zero traces."""
+        self.k = 0
+        self.chunks = []
+        self.done = []       # arrays of flushed chunks, for the caller to recycle
+        self.carried = False
+        self.psi0 = np.zeros((self.B, self.n), self.net.dtype)
+        self.state = {}
+
+    def full_after(self, K):
+        """True if adding K more steps would exceed the window."""
+        return self.k > 0 and self.k + K > self.capacity_max
+
+    def add(self, blk, sig):
+        """Keep one forward block (B, K, ...) and its learning signal sig (B, K, n); no copy:
+        the forward allocates new block arrays at every call (``Network.run_block``, lean)."""
+        self.chunks.append(Chunk(blk.pre, blk.z, blk.z0, blk.psi, sig))
+        self.k += sig.shape[1]
+
+    def _sources(self, ch):
+        """(slice, array) of the presynaptic parts of a chunk: input, then z^{t-1} if recurrent."""
+        out = [(slice(0, self.n_in), ch.pre)]
+        if self.rec:
+            out.append((slice(self.n_in, None), np.concatenate([ch.z0[:, None], ch.z[:, :-1]], axis=1)))
+        return out
+
+    # ------------------------------------------------------------------ functionals
+    def _sparse(self):
+        """True when the window's inputs are spikes sparse enough for the event-driven product
+        (estimated on the first trial; the choice affects speed only, both products are exact)."""
+        dt = np.dtype(self.net.dtype)
+        if self.B * self.n_pre * self.n * dt.itemsize > MAX_EVENT_BYTES:
+            return False
+        nz = size = 0
+        for ch in self.chunks:
+            for src in (ch.pre, ch.z if self.rec else None):
+                if src is not None:
+                    nz += np.count_nonzero(src[0])
+                    size += src[0].size
+        return nz < SPARSE * size
+
+    def _functional(self, ws, we, term, out, per_trial, sparse=False):
+        """out += the functional's c^T pre over the window (summed over trials unless
+        ``per_trial``); returns the coefficients of the traces at the window start (B, n, 4)."""
+        p, net, dt = self.net.params[self.l], self.net, self.net.dtype
+        B, n = self.B, self.n
+        adj = np.empty((B, n, KW.N_STATE), dt)
+        adj[...] = np.asarray(term, dt)
+        args = (dt(ws), we, p["alpha"], p["zeta"], p["beta"], p["rho"], dt(net.kappa[0]),
+                dt(self.a_hat), self.use_h, self.delay, adj)
+        gT = np.zeros((B, self.n_pre, n), dt) if sparse else None
+        no_rec = (np.zeros((1, 1, 0), dt), np.zeros((1, 0), dt))
+        for c in range(len(self.chunks) - 1, -1, -1):
+            ch = self.chunks[c]
+            psi, sig = ch.psi, ch.sig
+            psi0 = np.ascontiguousarray(self.chunks[c - 1].psi[:, -1] if c > 0 else self.psi0)
+            if sparse:   # fused sweep + per-event product, no coefficient array
+                KW.adjoint_events(psi, sig, psi0, *args, ch.pre,
+                                  *((ch.z, ch.z0) if self.rec else no_rec), gT)
+                continue
+            K = psi.shape[1]
+            coef = np.empty((B, K, n), dt)
+            KW.adjoint_window(psi, sig, psi0, *args, coef)
+            for part, src in self._sources(ch):
+                if per_trial:
+                    out[:, :, part] += np.matmul(coef.transpose(0, 2, 1), src)
+                else:
+                    out[:, part] += coef.reshape(B * K, n).T @ src.reshape(B * K, -1)
+        if sparse:
+            out += gT.sum(axis=0).T
+        return adj
+
+    def _add_carried(self, init, out, per_trial):
+        """out += sum_q init[b, j, q] s_q[b, j, i], the traces at the window start."""
+        if not self.carried:
+            return
+        for q, name in enumerate(STATES):
+            if name == "ev" and self.shared:
+                w = init[:, :, 0] * self.net.params[self.l]["zeta"]
+                out += np.einsum("bj,bi->bji" if per_trial else "bj,bi->ji", w, self.state["zbar"])
+            elif name in self.state:
+                out += np.einsum("bj,bji->bji" if per_trial else "bj,bji->ji", init[:, :, q],
+                                 self.state[name])
+
+    def flush(self, G, esum=None, we=None, final=False):
+        """Close the window: G (n, n_pre) += the batch-summed gradient of its steps.
+
+        we (B, n): weight of e^t folded into the gradient (firing-rate regulariser whose rate
+        is known now); with ``esum`` (B, n, n_pre) the per-trial sum_t e^t is accumulated
+        instead (rate not known yet). Unless ``final``, the traces at the window end are
+        computed so the sequence can continue. G and esum are modified in place.
+        """
+        if self.k == 0:
+            return
+        B, n, dt = self.B, self.n, self.net.dtype
+        zeros = np.zeros((B, n), dt)
+        none = (0.0,) * KW.N_STATE
+        init = self._functional(1.0, zeros if we is None else we, none, G, False, self._sparse())
+        self._add_carried(init, G, False)
+        if esum is not None:
+            self._add_carried(self._functional(0.0, np.ones((B, n), dt), none, esum, True),
+                              esum, True)
+        if not final:
+            new = {}
+            for name in STATES:
+                if (name == "ev" and self.shared) or (name == "ea" and not self.adaptive) \
+                        or (name == "hh" and not self.use_h):
+                    continue
+                term = np.zeros(KW.N_STATE)
+                term[STATES.index(name)] = 1.0
+                out = np.zeros((B, n, self.n_pre), dt)
+                self._add_carried(self._functional(0.0, zeros, term, out, True), out, True)
+                new[name] = out
+            if self.shared:
+                zbar = self.state["zbar"].copy() if self.carried else np.zeros((B, self.n_pre), dt)
+                alpha = dt(self.net.params[self.l]["alpha"][0])
+                for ch in self.chunks:
+                    src = np.concatenate([a for _, a in self._sources(ch)], axis=2)
+                    KW.advance_trace(src, alpha, zbar)
+                new["zbar"] = zbar
+            self.state = new
+            self.carried = True
+        self.psi0 = self.chunks[-1].psi[:, -1].copy()
+        self.done += [(ch.z, ch.psi, ch.sig) for ch in self.chunks]
+        self.chunks = []
+        self.k = 0

@@ -1,0 +1,155 @@
+"""The window engine of e-prop against the per-step trace kernels (same gradient to rounding)."""
+import numpy as np
+import pytest
+
+import snnsim
+from snnsim.learning import OnlineEprop, bptt, eprop, loss_and_error
+from snnsim.learning.loss import window_mask
+from snnsim.optim import make_optimizer
+from snnsim.tasks import TaskData
+from snnsim.trainer import Trainer
+from nets import assert_active, make_data, make_net, rel_err
+
+
+def window_mb_for(net, batch, steps):
+    """The window_mb that gives windows of ``steps`` steps for this network and batch."""
+    learner = OnlineEprop(net, batch)
+    per_step = sum(w.bytes_per_step() for w in learner.windows)
+    return (steps + 0.5) * per_step / 2 ** 20
+
+
+def run_learner(net, x, tg, *, engine, window=None, block=256, loss="mse", **kw):
+    B, T, _ = x.shape
+    mb = 256.0 if window is None else window_mb_for(net, B, window)
+    learner = OnlineEprop(net, B, engine=engine, window_mb=mb, **kw)
+    total, y = learner.run(x, tg, window_mask(None, B, T), loss, block=block)
+    return total, learner.grads(), y, learner
+
+
+CASES = [(1, ("lif",), False), (1, ("alif",), False), (1, ("lif-shared",), False),
+         (1, ("mix",), False), (2, ("mix", "alif"), False), (2, ("alif", "lif-shared"), True),
+         (3, ("mix", "lif", "alif"), True)]
+
+
+@pytest.mark.parametrize("layers,kinds,delay,depth",
+                         [c + ("spatial",) for c in CASES] + [c + ("onehop",) for c in CASES if c[0] > 1])
+@pytest.mark.parametrize("window,block", [(None, 256), (None, 7), (7, 7), (10, 4), (1, 1)])
+@pytest.mark.parametrize("c_reg", [0.0, 0.3])
+def test_window_engine_equals_trace_engine(layers, kinds, delay, depth, window, block, c_reg):
+    net = make_net(20, layers=layers, kinds=kinds, delay=delay)
+    x, tg = make_data(20, T=37)
+    assert_active(net, x)
+    kw = dict(depth=depth, c_reg=c_reg, f_target=7.0)
+    lt, gt, yt, _ = run_learner(net, x, tg, engine="trace", block=block, lazy=False, **kw)
+    lw, gw, yw, learner = run_learner(net, x, tg, engine="window", window=window, block=block, **kw)
+    assert learner.windowed
+    assert lw == lt
+    np.testing.assert_array_equal(yw, yt)
+    assert rel_err(gw, gt) < 1e-12
+    if c_reg:
+        assert learner.reg_loss > 0
+
+
+@pytest.mark.parametrize("loss", ["mse", "ce"])
+def test_window_engine_equals_bptt_with_recurrence_cut(loss):
+    net = make_net(3, layers=1, kinds=("mix",), t_ref=2.0)
+    x, tg = make_data(3, T=50, loss=loss)
+    _, gw, _ = eprop(net, x, tg, loss=loss, engine="window")
+    _, gb, _ = bptt(net, x, tg, loss=loss, order=0)
+    assert rel_err(gw, gb) < 1e-10
+    _, gs, _ = eprop(net, x, tg, loss=loss, engine="window", window_mb=window_mb_for(net, 2, 3))
+    assert rel_err(gs, gb) < 1e-10
+
+
+def test_window_memory_is_bounded_by_window_mb():
+    net = make_net(4, layers=2)
+    x, tg = make_data(4, T=200)
+    _, ref, _ = eprop(net, x, tg, engine="trace", block=8)
+    learner = OnlineEprop(net, 2, window_mb=window_mb_for(net, 2, 16))
+    state, most = net.init_state(2), 0
+    for t0 in range(0, 200, 8):
+        blocks, y = net.run_block(state, x[:, t0:t0 + 8])
+        _, err = loss_and_error(y, tg[:, t0:t0 + 8], None, "mse")
+        learner.process_block(blocks, err)
+        most = max(most, max(w.k for w in learner.windows))
+    assert most == 16 and all(w.carried for w in learner.windows)
+    assert rel_err(learner.grads(), ref) < 1e-12
+
+
+def test_sequences_accumulate_and_zero_grad_keeps_traces():
+    """Two sequences without grads() in between; zero_grad in the middle of a window."""
+    net = make_net(5, layers=2, kinds=("alif", "mix"))
+    x, tg = make_data(5, T=30)
+    mask = window_mask(None, 2, 30)
+    res = {}
+    for engine in ("trace", "window"):
+        learner = OnlineEprop(net, 2, engine=engine, lazy=False, c_reg=0.2)
+        learner.run(x, tg, mask, "mse", block=8)
+        learner.run(x[:, ::-1].copy(), tg, mask, "mse", block=8)
+        two = learner.grads()
+        # zero_grad after 16 of 30 steps: only the last 14 steps' gradient is kept
+        learner.zero_grad()
+        learner.reset_traces()
+        state = net.init_state(2)
+        for t0 in range(0, 30, 8):
+            blocks, y = net.run_block(state, x[:, t0:t0 + 8])
+            _, err = loss_and_error(y, tg[:, t0:t0 + 8], None, "mse")
+            learner.process_block(blocks, err)
+            if t0 == 8:
+                learner.zero_grad()
+        res[engine] = (two, learner.grads())
+    assert rel_err(res["window"][0], res["trace"][0]) < 1e-12
+    assert rel_err(res["window"][1], res["trace"][1]) < 1e-12
+
+
+@pytest.mark.parametrize("update_every", [None, 9])
+def test_trainer_engines_give_the_same_weights(update_every):
+    results = {}
+    for engine in ("trace", "window"):
+        net = make_net(6, layers=2, kinds=("mix", "lif"))
+        rng = np.random.default_rng(0)
+
+        def task(r):
+            x = (r.random((3, 40, 3)) < 0.3).astype(np.float64)
+            return TaskData(x, r.standard_normal((3, 40, 2)), np.ones((3, 40)), "mse")
+
+        tr = Trainer(net, task, rule="eprop", optimizer=make_optimizer("adam", lr=1e-2),
+                     feedback="random", c_reg=0.1, update_every=update_every, engine=engine,
+                     block=11, seed=3)
+        losses = [tr.step()["loss"] for _ in range(4)]
+        results[engine] = (losses, net.weights())
+        del rng
+    lt, wt = results["trace"]
+    lw, ww = results["window"]
+    np.testing.assert_allclose(lw, lt, rtol=1e-10)
+    for k in wt:
+        np.testing.assert_allclose(ww[k], wt[k], rtol=1e-9, atol=1e-12)
+
+
+def test_engine_option_is_validated():
+    net = make_net(7, layers=1)
+    with pytest.raises(snnsim.ConfigError, match="engine"):
+        OnlineEprop(net, 1, engine="gemm")
+    with pytest.raises(snnsim.ConfigError, match="window_mb"):
+        OnlineEprop(net, 1, window_mb=0)
+
+
+def test_eprop_m1_uses_its_own_trace_kernel():
+    net = make_net(7, layers=1, kinds=("lif-shared",))
+    assert not OnlineEprop(net, 1, order=1).windowed
+
+
+def test_float32_window_engine_matches_trace_engine():
+    rng = np.random.default_rng(12)
+    net = snnsim.Network(6, [snnsim.Layer([snnsim.LIF(8, v_th=0.3), snnsim.ALIF(8, v_th=0.3, beta=0.3)],
+                                          w_in_scale=3.0),
+                             snnsim.Layer(snnsim.LIF(6, v_th=0.3), w_in_scale=3.0)],
+                         snnsim.Readout(2), rng=rng, dtype="float32")
+    x = (rng.random((3, 80, 6)) < 0.2).astype(np.float32)
+    tg = rng.standard_normal((3, 80, 2))
+    assert_active(net, x)
+    _, gt, _ = eprop(net, x, tg, engine="trace", block=16, c_reg=0.1)
+    for mb in (256.0, window_mb_for(net, 3, 20)):
+        _, gw, _ = eprop(net, x, tg, engine="window", block=16, c_reg=0.1, window_mb=mb)
+        assert all(g.dtype == np.float32 for g in gw.values())
+        assert rel_err(gw, gt) < 1e-4
