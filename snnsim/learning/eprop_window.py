@@ -120,7 +120,7 @@ class WindowLayer:
                 else:
                     out[:, part] += coef.reshape(B * K, n).T @ src.reshape(B * K, -1)
         if sparse:
-            out += gT.sum(axis=0).T
+            out += gT.transpose(0, 2, 1) if per_trial else gT.sum(axis=0).T
         return adj
 
     def _add_carried(self, init, out, per_trial):
@@ -148,10 +148,11 @@ class WindowLayer:
         B, n, dt = self.B, self.n, self.net.dtype
         zeros = np.zeros((B, n), dt)
         none = (0.0,) * KW.N_STATE
-        init = self._functional(1.0, zeros if we is None else we, none, G, False, self._sparse())
+        sparse = self._sparse()
+        init = self._functional(1.0, zeros if we is None else we, none, G, False, sparse)
         self._add_carried(init, G, False)
         if esum is not None:
-            self._add_carried(self._functional(0.0, np.ones((B, n), dt), none, esum, True),
+            self._add_carried(self._functional(0.0, np.ones((B, n), dt), none, esum, True, sparse),
                               esum, True)
         if not final:
             new = {}
@@ -162,7 +163,7 @@ class WindowLayer:
                 term = np.zeros(KW.N_STATE)
                 term[STATES.index(name)] = 1.0
                 out = np.zeros((B, n, self.n_pre), dt)
-                self._add_carried(self._functional(0.0, zeros, term, out, True), out, True)
+                self._add_carried(self._functional(0.0, zeros, term, out, True, sparse), out, True)
                 new[name] = out
             if self.shared:
                 zbar = self.state["zbar"].copy() if self.carried else np.zeros((B, self.n_pre), dt)
