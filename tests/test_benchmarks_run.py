@@ -70,3 +70,12 @@ def test_roofline_quick():
     assert any(r[0].startswith("dense e-prop trace kernel") for r in rows)
     assert any(r[0].startswith("window engine backward sweep") for r in rows)
     assert all(float(r[1]) > 0 for r in rows)
+
+
+def test_scaling_quick():
+    rows = table(run_script("scaling.py", "--quick"), "| sweep |")
+    assert {r[0] for r in rows} == {"N", "depth", "T", "activity"}
+    for r in rows:
+        assert len(r) == 6 + 2 * 4, r
+        assert r[5].endswith("%")                                  # measured activity
+        assert all(float(c) > 0 for c in r[6:]), r                 # us/step and MB per method

@@ -153,3 +153,29 @@ def test_float32_window_engine_matches_trace_engine():
         _, gw, _ = eprop(net, x, tg, engine="window", block=16, c_reg=0.1, window_mb=mb)
         assert all(g.dtype == np.float32 for g in gw.values())
         assert rel_err(gw, gt) < 1e-4
+
+
+@pytest.mark.parametrize("surrogate,recurrent,analog", [("smooth", True, False), ("piecewise", False, False),
+                                                        ("piecewise", True, True)])
+@pytest.mark.parametrize("window", [None, 6])
+def test_dense_inputs_and_feedforward_layers(surrogate, recurrent, analog, window, monkeypatch):
+    """Smooth spikes and analogue inputs take the BLAS product, spikes the per-event one, and
+    feed-forward layers have no recurrent part; both engines agree in every case."""
+    import snnsim.learning.eprop_window as EW
+    net = make_net(20, layers=2, kinds=("mix", "lif"), surrogate=surrogate, recurrent=recurrent)
+    x, tg = make_data(20, T=37)
+    if analog:
+        x = x * np.random.default_rng(1).uniform(0.2, 1.5, x.shape) + 0.05   # no zeros
+    _, gt, _, _ = run_learner(net, x, tg, engine="trace", block=8, lazy=False, c_reg=0.2)
+    calls = []
+    real = EW.KW.adjoint_events
+    monkeypatch.setattr(EW.KW, "adjoint_events", lambda *a: calls.append(a[-1].shape[1]) or real(*a))
+    _, gw, _, _ = run_learner(net, x, tg, engine="window", window=window, block=8, c_reg=0.2)
+    assert rel_err(gw, gt) < 1e-12
+    n_pre = [3 + 5 * recurrent, 5 + 4 * recurrent]          # per layer (make_net sizes 5, 4)
+    if surrogate == "smooth":        # every layer's input is dense
+        assert calls == []
+    else:                            # layer 1's input is layer 0's spikes (sparse)
+        assert n_pre[1] in calls
+    if analog:                       # no zero in x: layer 0 takes the BLAS product
+        assert n_pre[0] not in calls

@@ -1,8 +1,13 @@
 """Online e-prop (Bellec et al. 2020), its first-order extension and the O(N^2) deep variants.
 
-Per layer the fused kernel ``kernels.eprop.eprop_layer_block`` updates the eligibility
-traces in place and accumulates sum_t L_j^t ebar_ji^t in the same loop; the network is
-advanced in blocks of K steps so nothing grows with the sequence length T.
+Two engines compute the same gradient (to float rounding):
+- ``engine="window"`` (default, ``eprop_window``): the forward blocks of a window are kept,
+  then one backward sweep per neuron gives the coefficient of every presynaptic input and the
+  synapse work is one event-driven (spikes) or BLAS product per layer. Memory O(W B (n_pre + 2n))
+  for a window of W steps (``window_mb``); traces are carried across windows.
+- ``engine="trace"``: per layer the fused kernel ``kernels.eprop.eprop_layer_block`` (or the
+  activity-proportional ``eprop_lazy`` kernel) updates the eligibility traces in place and
+  accumulates sum_t L_j^t ebar_ji^t in the same loop, block by block: nothing grows with T.
 
 Learning signals:
 - top layer: L^t = B err^t, with B = W_out (``feedback="symmetric"``), a fixed random matrix

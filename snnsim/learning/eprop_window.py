@@ -120,7 +120,7 @@ class WindowLayer:
                 else:
                     out[:, part] += coef.reshape(B * K, n).T @ src.reshape(B * K, -1)
         if sparse:
-            out += gT.transpose(0, 2, 1) if per_trial else gT.sum(axis=0).T
+            out += gT.transpose(0, 2, 1) if per_trial else (gT[0] if B == 1 else gT.sum(axis=0)).T
         return adj
 
     def _add_carried(self, init, out, per_trial):
