@@ -98,7 +98,8 @@ def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_
             else:
                 for j in range(n):
                     d = dd[j]
-                    pj = g_th[j] * max(1.0 - abs(d) * inv_th[j], 0.0)
+                    r = 1.0 - abs(d) * inv_th[j]
+                    pj = g_th[j] * r if r > 0.0 else 0.0
                     rf = rb[j]
                     inref = rf > 0
                     spike = d >= 0.0 and not inref

@@ -90,7 +90,7 @@ def train_section(path, t, ctx):
         "optimizer": (_choice(OPTIMIZERS), "adam"), "lr": (V.positive, 1e-3),
         "feedback": (_choice(FEEDBACK), "symmetric"), "c_reg": (_nonneg, 0.0),
         "f_target": (_nonneg, 10.0), "update_every": (_count0, 0),
-        "block": (_count, 256), "engine": (_choice(ENGINES), "window"),
+        "block": (_count, 256), "engine": (_choice(("auto",) + ENGINES), "auto"),
         "window_mb": (V.positive, 256.0), "val_every": (_count0, 0),
         "val_batch": (_count, 64), "patience": (_count0, 0),
         "test_batch": (_count0, 0),

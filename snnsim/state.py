@@ -1,5 +1,6 @@
 """Mutable simulation state of a network and the per-block histories a layer produces."""
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,21 +65,37 @@ class LayerBlock:
 class ArrayPool:
     """Recycles block-history arrays between blocks of one learner (large fresh arrays cost
     a page fault per 4 KiB page on first touch). Only arrays it handed out are taken back;
-    it holds no reference to an array that is out (one never given back is freed as usual)."""
+    it holds no reference to an array that is out (one never given back is freed as usual).
+    Free arrays are kept for the ``max_shapes`` most recently used shapes only, so sequences
+    of varying length (a new last-block shape each time) do not make it grow."""
 
-    def __init__(self):
-        self.free = {}
+    def __init__(self, max_shapes=32):
+        self.free = OrderedDict()
         self.lent = weakref.WeakValueDictionary()
+        self.max_shapes = max_shapes
 
     def take(self, shape, dtype):
         key = (tuple(shape), np.dtype(dtype))
         stack = self.free.get(key)
-        arr = stack.pop() if stack else np.empty(shape, dtype)
+        if stack:
+            self.free.move_to_end(key)
+            arr = stack.pop()
+        else:
+            arr = np.empty(shape, dtype)
         self.lent[id(arr)] = arr
         return arr
 
     def give(self, arr):
         """Return an array (ignored if it was not handed out by this pool)."""
-        if arr is not None and self.lent.get(id(arr)) is arr:
-            del self.lent[id(arr)]
-            self.free.setdefault((arr.shape, arr.dtype), []).append(arr)
+        if arr is None or self.lent.get(id(arr)) is not arr:
+            return
+        del self.lent[id(arr)]
+        key = (arr.shape, arr.dtype)
+        self.free.setdefault(key, []).append(arr)
+        self.free.move_to_end(key)
+        while len(self.free) > self.max_shapes:
+            self.free.popitem(last=False)
+
+    def nbytes(self):
+        """Bytes held in free arrays."""
+        return sum(a.nbytes for stack in self.free.values() for a in stack)

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import validate as V
 from .errors import DivergenceError
-from .learning.eprop import OnlineEprop
+from .learning.eprop import OnlineEprop, choose_engine
 from .learning.loss import loss_and_error, window_mask
 from .learning.rules import online_options, run_rule
 from .optim import make_optimizer
@@ -29,7 +29,7 @@ def shard_task(data, sl):
 
 class Trainer:
     def __init__(self, net, task, *, rule="eprop", optimizer=None, feedback="symmetric",
-                 c_reg=0.0, f_target=10.0, update_every=None, block=256, engine="window",
+                 c_reg=0.0, f_target=10.0, update_every=None, block=256, engine="auto",
                  window_mb=256.0, seed=0,
                  val_every=0, patience=0, val_task=None, test_task=None, comm=None):
         """``task(rng) -> TaskData`` draws one training batch; val/test_task give fixed sets.
@@ -50,7 +50,8 @@ class Trainer:
         online = online_options(net, rule)
         if online is not None:
             self.learner = OnlineEprop(net, 1, feedback=feedback, rng=self.rngs["feedback"],
-                                       c_reg=c_reg, f_target=f_target, engine=engine,
+                                       c_reg=c_reg, f_target=f_target,
+                                       engine=choose_engine(engine, self.update_every),
                                        window_mb=window_mb, **online)
         else:
             if self.update_every:
@@ -85,8 +86,7 @@ class Trainer:
         mask = window_mask(data.mask, B, data.steps)
 
         def update(learner):
-            self._apply(learner.grads())
-            learner.zero_grad()
+            self._apply(learner.pop_grads())
 
         self.learner.zero_grad()
         loss, y = self.learner.run(x, data.targets, mask, data.loss, block=self.block,

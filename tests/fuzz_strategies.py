@@ -245,7 +245,7 @@ def train_configs(draw):
         _maybe(draw, tr, "feedback", st.sampled_from(["symmetric", "random", "adaptive"]))
     if online:
         _maybe(draw, tr, "update_every", st.integers(0, 10))
-        _maybe(draw, tr, "engine", st.sampled_from(["window", "trace"]))
+        _maybe(draw, tr, "engine", st.sampled_from(["auto", "window", "trace"]))
         _maybe(draw, tr, "window_mb", st.sampled_from([1e-4, 0.01, 256.0]))
     for key, s in (("c_reg", st.floats(0.0, 1.0)), ("f_target", st.floats(0.0, 50.0)),
                    ("block", st.integers(1, 40)), ("val_every", st.integers(0, 2)),

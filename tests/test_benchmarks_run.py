@@ -79,3 +79,10 @@ def test_scaling_quick():
         assert len(r) == 6 + 2 * 4, r
         assert r[5].endswith("%")                                  # measured activity
         assert all(float(c) > 0 for c in r[6:]), r                 # us/step and MB per method
+
+
+def test_online_updates_quick():
+    rows = table(run_script("online_updates.py", "--quick"), "| batch |")
+    assert len(rows) == 2 * 3
+    assert {r[1] for r in rows} == {"1", "10", "end of sequence"}
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)

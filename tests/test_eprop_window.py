@@ -179,3 +179,70 @@ def test_dense_inputs_and_feedforward_layers(surrogate, recurrent, analog, windo
         assert n_pre[1] in calls
     if analog:                       # no zero in x: layer 0 takes the BLAS product
         assert n_pre[0] not in calls
+
+
+@pytest.mark.parametrize("update_every,expected", [(None, "window"), (9, "trace"), (99, "trace"),
+                                                   (100, "window"), (500, "window")])
+def test_trainer_auto_engine(update_every, expected):
+    net = make_net(6, layers=1)
+    task = lambda r: TaskData(np.zeros((1, 10, 3)), np.zeros((1, 10, 2)), np.ones((1, 10)), "mse")
+    tr = Trainer(net, task, rule="eprop", update_every=update_every)
+    assert tr.learner.engine == expected
+    assert Trainer(net, task, rule="eprop", update_every=update_every,
+                   engine="window").learner.engine == "window"
+    with pytest.raises(snnsim.ConfigError, match="engine"):
+        Trainer(net, task, rule="eprop", engine="fast")
+
+
+@pytest.mark.parametrize("c_reg", [0.0, 0.3])
+def test_grads_only_reads_and_pop_grads_resets(c_reg):
+    """grads() mid-accumulation (e.g. for logging) must not change later results; pop_grads()
+    equals grads() + zero_grad()."""
+    net = make_net(20, layers=1, kinds=("mix",))
+    x, tg = make_data(20, T=30)
+    mask = window_mask(None, 2, 30)
+    res = {}
+    for engine in ("trace", "window"):
+        learner = OnlineEprop(net, 2, engine=engine, lazy=False, c_reg=c_reg, f_target=7.0)
+        learner.run(x, tg, mask, "mse", block=10, update_every=10, update=lambda le: le.grads())
+        res[engine] = learner.grads()
+        assert rel_err(learner.grads(), res[engine]) == 0.0          # reading twice: the same
+        popped = []
+        learner.run(x, tg, mask, "mse", block=10, update_every=10,
+                    update=lambda le: popped.append(le.pop_grads()))
+        res[engine + "-pop"] = popped
+    assert rel_err(res["window"], res["trace"]) < 1e-12
+    for a, b in zip(res["window-pop"], res["trace-pop"]):
+        assert rel_err(a, b) < 1e-12
+
+
+def test_caller_may_reuse_its_input_buffer():
+    net = make_net(20, layers=1, kinds=("mix",))
+    (x1, tg1), (x2, tg2) = make_data(20, T=30), make_data(21, T=30)
+    mask = window_mask(None, 2, 30)
+    res = {}
+    for engine in ("trace", "window"):
+        learner = OnlineEprop(net, 2, engine=engine, lazy=False)
+        xbuf = x1.copy()
+        learner.run(xbuf, tg1, mask, "mse")      # the window stays open after run()
+        xbuf[...] = x2                           # the caller refills its buffer
+        learner.run(xbuf, tg2, mask, "mse")
+        res[engine] = learner.grads()
+    assert rel_err(res["window"], res["trace"]) < 1e-12
+
+
+@pytest.mark.parametrize("engine", ["window", "trace"])
+def test_array_pool_does_not_grow_with_sequence_lengths(engine):
+    net = make_net(20, layers=2, kinds=("mix", "lif"), sizes=[30, 30])
+    rng = np.random.default_rng(0)
+    learner = OnlineEprop(net, 4, engine=engine, lazy=False)
+    held = []
+    for it in range(60):
+        T = 16 + it                              # a new last-block shape every time
+        x = (rng.random((4, T, 3)) < 0.3).astype(np.float64)
+        learner.zero_grad()
+        learner.run(x, rng.standard_normal((4, T, 2)), window_mask(None, 4, T), "mse", block=16)
+        learner.pop_grads()
+        held.append(learner.pool.nbytes())
+        assert len(learner.pool.free) <= learner.pool.max_shapes
+    assert max(held[30:]) <= 1.5 * max(held[:30])

@@ -37,6 +37,17 @@ from .loss import check_target, loss_and_error, window_mask
 FEEDBACK = ("symmetric", "random", "adaptive")
 DEPTH = ("spatial", "onehop")
 ENGINES = ("window", "trace")
+AUTO_MIN_WINDOW = 100   # online updates more often than this: the trace engine is faster
+
+
+def choose_engine(engine, update_every=None):
+    """Resolve ``engine`` ("auto", "window" or "trace"). "auto": the window engine, unless
+    weights are updated every fewer than AUTO_MIN_WINDOW steps; then every update closes a
+    short window and the per-step trace kernels are faster (measured: benchmarks/README.md)."""
+    V.choice("engine", engine, ("auto",) + ENGINES)
+    if engine != "auto":
+        return engine
+    return "trace" if update_every and update_every < AUTO_MIN_WINDOW else "window"
 
 
 def m1_supported(net):
@@ -190,7 +201,7 @@ class OnlineEprop:
         for l in range(L - 1, -1, -1):
             blk, p = blocks[l], net.params[l]
             if self.windowed:
-                self.windows[l].add(blk, sig)
+                self.windows[l].add(blk, sig, pool.take)
                 for arr in (blk.v, blk.a, blk.z_prev):
                     pool.give(arr)
                 self._count(l, blk)
@@ -280,18 +291,31 @@ class OnlineEprop:
         return [c / dur for c in counts]
 
     def grads(self):
-        """Dict name -> gradient (pre, post), summed over the batch, regularisation included.
+        """Dict name -> gradient (pre, post), summed over the batch, regularisation included,
+        since the last ``zero_grad`` (reading it changes nothing; see also ``pop_grads``).
 
         Regularisation per trial b (NEST/Bellec): E_reg = c_reg/2 mean_b sum_j (f_bj - f_target)^2
         with f_bj the trial's rate (Hz) and df_bj/dW_ji = sum_t e_bji^t / duration.
         """
+        return self._grads(fold=False)
+
+    def pop_grads(self):
+        """``grads()`` followed by ``zero_grad()`` (what a weight update does). With the window
+        engine and c_reg > 0 it is cheaper: the rates are final for this gradient, so the
+        regulariser's term is folded into the window's sweep instead of accumulating the
+        per-trial sums of e."""
+        out = self._grads(fold=True)
+        self.zero_grad()
+        return out
+
+    def _grads(self, fold):
         net = self.net
         per_layer = []
         dur = max(self.steps, 1) * net.dt * 1e-3
         self.reg_loss = 0.0
-        if self.windowed:   # close the open window; the regulariser's rates are known now
+        if self.windowed:   # close the open window
             we = None
-            if self.c_reg > 0:
+            if self.c_reg > 0 and fold:
                 we = [(self.c_reg * (c / dur - self.f_target) / (dur * self.batch)).astype(net.dtype)
                       for c in self.spike_count]
             self._flush(final=self.seq_done, we=we)
@@ -315,4 +339,4 @@ def eprop(net, inputs, targets, *, loss="mse", mask=None, block=256, keep_y=True
     target = check_target(targets, (B, T, net.readout.n), loss)
     learner = OnlineEprop(net, B, **kw)
     total, y = learner.run(x, target, window_mask(mask, B, T), loss, block=block, keep_y=keep_y)
-    return total, learner.grads(), y
+    return total, learner.pop_grads(), y

@@ -49,7 +49,8 @@ class WindowLayer:
         self.reset()
 
     def bytes_per_step(self):
-        return self.B * (self.n_pre + 2 * self.n) * np.dtype(self.net.dtype).itemsize
+        """Bytes one step of the window holds: input, spikes, psi and learning signal."""
+        return self.B * (self.n_in + 3 * self.n) * np.dtype(self.net.dtype).itemsize
 
     def reset(self):
         """New sequence: empty window, zero traces."""
@@ -64,10 +65,16 @@ class WindowLayer:
         """True if adding K more steps would exceed the window."""
         return self.k > 0 and self.k + K > self.capacity_max
 
-    def add(self, blk, sig):
-        """Keep one forward block (B, K, ...) and its learning signal sig (B, K, n); no copy:
-        the forward allocates new block arrays at every call (``Network.run_block``, lean)."""
-        self.chunks.append(Chunk(blk.pre, blk.z, blk.z0, blk.psi, sig))
+    def add(self, blk, sig, alloc=np.empty):
+        """Keep one forward block (B, K, ...) and its learning signal sig (B, K, n). The
+        forward allocates new spike and psi arrays at every call (``Network.run_block``), but
+        the first layer's input may be the caller's array, which can change before the window
+        closes: it is copied (into ``alloc(shape, dtype)``)."""
+        pre = blk.pre
+        if self.l == 0:
+            pre = alloc(blk.pre.shape, blk.pre.dtype)
+            pre[...] = blk.pre
+        self.chunks.append(Chunk(pre, blk.z, blk.z0, blk.psi, sig))
         self.k += sig.shape[1]
 
     def _sources(self, ch):
@@ -175,6 +182,7 @@ class WindowLayer:
             self.state = new
             self.carried = True
         self.psi0 = self.chunks[-1].psi[:, -1].copy()
-        self.done += [(ch.z, ch.psi, ch.sig) for ch in self.chunks]
+        self.done += [(ch.z, ch.psi, ch.sig) + ((ch.pre,) if self.l == 0 else ())
+                      for ch in self.chunks]
         self.chunks = []
         self.k = 0
