@@ -181,8 +181,8 @@ def test_dense_inputs_and_feedforward_layers(surrogate, recurrent, analog, windo
         assert n_pre[0] not in calls
 
 
-@pytest.mark.parametrize("update_every,expected", [(None, "window"), (9, "trace"), (99, "trace"),
-                                                   (100, "window"), (500, "window")])
+@pytest.mark.parametrize("update_every,expected", [(None, "window"), (9, "trace"), (199, "trace"),
+                                                   (200, "window"), (500, "window")])
 def test_trainer_auto_engine(update_every, expected):
     net = make_net(6, layers=1)
     task = lambda r: TaskData(np.zeros((1, 10, 3)), np.zeros((1, 10, 2)), np.ones((1, 10)), "mse")

@@ -37,7 +37,7 @@ from .loss import check_target, loss_and_error, window_mask
 FEEDBACK = ("symmetric", "random", "adaptive")
 DEPTH = ("spatial", "onehop")
 ENGINES = ("window", "trace")
-AUTO_MIN_WINDOW = 100   # online updates more often than this: the trace engine is faster
+AUTO_MIN_WINDOW = 200   # online updates more often than this: the trace engine is faster
 
 
 def choose_engine(engine, update_every=None):

@@ -135,12 +135,16 @@ class WindowLayer:
         if not self.carried:
             return
         for q, name in enumerate(STATES):
-            if name == "ev" and self.shared:
+            if name == "ev" and self.shared:       # eps_v = zeta_j zbar_i: an outer product
                 w = init[:, :, 0] * self.net.params[self.l]["zeta"]
-                out += np.einsum("bj,bi->bji" if per_trial else "bj,bi->ji", w, self.state["zbar"])
+                zbar = self.state["zbar"]
+                if per_trial:
+                    out += w[:, :, None] * zbar[:, None, :]
+                else:
+                    out += w.T @ zbar
             elif name in self.state:
-                out += np.einsum("bj,bji->bji" if per_trial else "bj,bji->ji", init[:, :, q],
-                                 self.state[name])
+                term = init[:, :, q, None] * self.state[name]
+                out += term if per_trial else term.sum(axis=0)
 
     def flush(self, G, esum=None, we=None, final=False):
         """Close the window: G (n, n_pre) += the batch-summed gradient of its steps.
