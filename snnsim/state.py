@@ -69,7 +69,7 @@ class ArrayPool:
     Free arrays are kept for the ``max_shapes`` most recently used shapes only, so sequences
     of varying length (a new last-block shape each time) do not make it grow."""
 
-    def __init__(self, max_shapes=32):
+    def __init__(self, max_shapes=64):
         self.free = OrderedDict()
         self.lent = weakref.WeakValueDictionary()
         self.max_shapes = max_shapes

@@ -34,6 +34,9 @@ class Trainer:
                  val_every=0, patience=0, val_task=None, test_task=None, comm=None):
         """``task(rng) -> TaskData`` draws one training batch; val/test_task give fixed sets.
 
+        ``engine`` (online e-prop rules): "auto" (window engine, or the trace engine when
+        ``update_every`` < ``AUTO_MIN_WINDOW`` steps), "window" or "trace"; same gradients.
+
         ``comm`` (data parallelism, e.g. ``snnsim.parallel.MPIComm``): every rank draws the
         same global batch, simulates its ``comm.shard(batch)`` of the trials, and the
         batch-summed gradients and losses are summed over ranks (``comm.allreduce_sum``)

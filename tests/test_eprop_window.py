@@ -130,6 +130,7 @@ def test_engine_option_is_validated():
     net = make_net(7, layers=1)
     with pytest.raises(snnsim.ConfigError, match="engine"):
         OnlineEprop(net, 1, engine="gemm")
+    assert OnlineEprop(net, 1, engine="auto").engine == "window"     # no update interval known
     with pytest.raises(snnsim.ConfigError, match="window_mb"):
         OnlineEprop(net, 1, window_mb=0)
 

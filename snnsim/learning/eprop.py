@@ -59,10 +59,10 @@ def m1_supported(net):
 
 class OnlineEprop:
     def __init__(self, net, batch, *, order=0, feedback="symmetric", depth="spatial", rng=None,
-                 c_reg=0.0, f_target=10.0, lazy=True, engine="window", window_mb=256.0):
+                 c_reg=0.0, f_target=10.0, lazy=True, engine="auto", window_mb=256.0):
         self.net = net
         self.lazy = bool(lazy)   # activity-proportional kernel where the layer allows it
-        self.engine = V.choice("engine", engine, ENGINES)
+        self.engine = choose_engine(engine)      # "auto" -> window (no update interval here)
         self.window_mb = V.positive("window_mb", window_mb)
         self.batch = V.count("batch", batch)
         self.order = V.choice("order", order, [0, 1])

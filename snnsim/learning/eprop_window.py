@@ -143,8 +143,11 @@ class WindowLayer:
                 else:
                     out += w.T @ zbar
             elif name in self.state:
-                term = init[:, :, q, None] * self.state[name]
-                out += term if per_trial else term.sum(axis=0)
+                st = self.state[name]
+                if per_trial:
+                    out += init[:, :, q, None] * st
+                else:   # out[j] += sum_b init[b, j] st[b, j]: one (1 x B) (B x n_pre) product per j
+                    out += np.matmul(init[:, :, q].T[:, None, :], st.transpose(1, 0, 2))[:, 0]
 
     def flush(self, G, esum=None, we=None, final=False):
         """Close the window: G (n, n_pre) += the batch-summed gradient of its steps.

@@ -47,7 +47,7 @@ def online_options(net, rule):
 
 
 def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, feedback="symmetric",
-             rng=None, block=256, max_bytes=None, c_reg=0.0, f_target=10.0, engine="window",
+             rng=None, block=256, max_bytes=None, c_reg=0.0, f_target=10.0, engine="auto",
              window_mb=256.0):
     """Compute (loss, grads, y) with the named rule; grads are summed over the batch."""
     family, order = parse_rule(rule)
