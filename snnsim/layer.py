@@ -90,7 +90,16 @@ class Layer:
             if not self.autapses:
                 np.fill_diagonal(mask_rec, False)
             w_rec *= mask_rec
-            w_rec = w_rec.astype(dtype)
+            w_rec = self._cast("w_rec_scale", w_rec, dtype)
             if mask_rec.all():
                 mask_rec = None
-        return w_in.astype(dtype), mask_in, w_rec, mask_rec
+        return self._cast("w_in_scale", w_in, dtype), mask_in, w_rec, mask_rec
+
+    def _cast(self, field, w, dtype):
+        """w in the network dtype, or a ConfigError naming the scale that overflows it."""
+        with np.errstate(over="ignore"):
+            out = w.astype(dtype)
+        if not np.all(np.isfinite(out)):
+            raise ConfigError(f"{self.name}.{field}", f"gives weights that do not fit in "
+                                                      f"{np.dtype(dtype).name} (|w| > {np.finfo(dtype).max:.3g})")
+        return out

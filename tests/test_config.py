@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import snnsim
 from snnsim import ALIF, ConfigError, CurrentInput, LIF, Network, PoissonInput, SpikeInput
 from snnsim.config import SECTIONS, build_from_dict, load, load_config, validate
 
@@ -199,3 +200,11 @@ def test_toml_errors_name_the_file(tmp_path):
     single.write_text('[network]\nn_in = 3\n[layer]\nname = "x"\n')
     with pytest.raises(ConfigError, match=r"^layer: must be an array of tables \(\[\[layer\]\]\)"):
         load_config(single)
+
+
+@pytest.mark.parametrize("field", ["w_in_scale", "w_rec_scale"])
+def test_weight_scale_that_overflows_the_dtype_is_a_config_error(field):
+    layer = snnsim.Layer([snnsim.LIF(3)], name="hidden", **{field: 1e300})
+    with pytest.raises(snnsim.ConfigError, match=f"hidden.{field}: gives weights that do not fit in float32"):
+        snnsim.Network(3, [layer], snnsim.Readout(2), rng=0)
+    snnsim.Network(3, [layer], snnsim.Readout(2), rng=0, dtype="float64")   # fits in float64
