@@ -31,7 +31,7 @@ from .. import validate as V
 from ..errors import ConfigError
 from .common import finish, sequence
 from ..state import ArrayPool
-from .eprop_window import WindowLayer
+from .eprop_window import LowRank, WindowLayer
 from .loss import check_target, loss_and_error, window_mask
 
 FEEDBACK = ("symmetric", "random", "adaptive")
@@ -103,7 +103,7 @@ class OnlineEprop:
                 delay = net.layers[l + 1].delay
                 if self.depth == "onehop":
                     a_hat = float(np.mean(net.params[l + 1]["alpha"]))
-            wins.append(WindowLayer(net, l, self.batch, 1, a_hat=a_hat, delay=delay))
+            wins.append(WindowLayer(net, l, self.batch, 1, a_hat=a_hat, delay=delay, pool=self.pool))
         per_step = sum(w.bytes_per_step() for w in wins)
         cap = max(1, int(self.window_mb * 2 ** 20 // per_step))
         for w in wins:
@@ -201,7 +201,7 @@ class OnlineEprop:
         for l in range(L - 1, -1, -1):
             blk, p = blocks[l], net.params[l]
             if self.windowed:
-                self.windows[l].add(blk, sig, pool.take)
+                self.windows[l].add(blk, LowRank(err, fb) if l == L - 1 else sig, pool.take)
                 for arr in (blk.v, blk.a, blk.z_prev):
                     pool.give(arr)
                 self._count(l, blk)
@@ -245,7 +245,7 @@ class OnlineEprop:
             for blk in blocks:
                 for arr in (blk.z_prev, blk.z, blk.v, blk.a, blk.psi):
                     pool.give(arr)
-            pool.give(top_sig)
+        pool.give(top_sig)      # the window keeps the top layer's signal as (err, fb)
         self.steps += err.shape[1]
         self.seq_steps += err.shape[1]
 

@@ -21,9 +21,14 @@ import numpy as np
 
 from snnsim.kernels import eprop_window as KW
 
+from ..state import ArrayPool
+
 # one forward block: input (B, K, n_in), spikes z (B, K, n) and z0 (B, n) before the block,
-# pseudo-derivatives psi and learning signals sig (B, K, n)
+# pseudo-derivatives psi (B, K, n) and learning signals sig: (B, K, n), or for the top layer
+# LowRank(err (B, K, n_out), fb (n, n_out)) with sig = err fb^T, formed chunk by chunk at the
+# window's end (n_out << n: the window holds err instead of sig)
 Chunk = namedtuple("Chunk", "pre z z0 psi sig")
+LowRank = namedtuple("LowRank", "err fb")
 
 STATES = ("ev", "ea", "hh", "eb")
 SPARSE = 0.1   # below this fraction of non-zero inputs the product is done per event
@@ -33,8 +38,9 @@ MAX_EVENT_BYTES = 256 * 2 ** 20   # per-trial accumulators of the event-driven p
 class WindowLayer:
     """The open window (references to the forward blocks) and carried traces of one layer."""
 
-    def __init__(self, net, l, batch, capacity_max, *, a_hat=0.0, delay=False):
+    def __init__(self, net, l, batch, capacity_max, *, a_hat=0.0, delay=False, pool=None):
         self.net, self.l, self.B = net, l, batch
+        self.pool = pool or ArrayPool()
         p = net.params[l]
         self.n = net.sizes[l]
         self.n_in = net.n_in if l == 0 else net.sizes[l - 1]
@@ -49,8 +55,10 @@ class WindowLayer:
         self.reset()
 
     def bytes_per_step(self):
-        """Bytes one step of the window holds: input, spikes, psi and learning signal."""
-        return self.B * (self.n_in + 3 * self.n) * np.dtype(self.net.dtype).itemsize
+        """Bytes one step of the window holds: input, spikes, psi and learning signal (the
+        top layer's as the readout error)."""
+        n_sig = self.net.readout.n if self.top else self.n
+        return self.B * (self.n_in + 2 * self.n + n_sig) * np.dtype(self.net.dtype).itemsize
 
     def reset(self):
         """New sequence: empty window, zero traces."""
@@ -66,16 +74,30 @@ class WindowLayer:
         return self.k > 0 and self.k + K > self.capacity_max
 
     def add(self, blk, sig, alloc=np.empty):
-        """Keep one forward block (B, K, ...) and its learning signal sig (B, K, n). The
-        forward allocates new spike and psi arrays at every call (``Network.run_block``), but
-        the first layer's input may be the caller's array, which can change before the window
-        closes: it is copied (into ``alloc(shape, dtype)``)."""
+        """Keep one forward block (B, K, ...) and its learning signal: sig (B, K, n), or
+        ``LowRank(err, fb)`` (both copied: weights may change and the caller may reuse its
+        error array before the window closes). The forward allocates new spike and psi arrays at every call
+        (``Network.run_block``), but the first layer's input may be the caller's array, which
+        can change too: it is copied (into ``alloc(shape, dtype)``)."""
+        if isinstance(sig, LowRank):   # small (n_out columns): copies, the caller may reuse them
+            sig = LowRank(sig.err.copy(), sig.fb.copy())
         pre = blk.pre
         if self.l == 0:
             pre = alloc(blk.pre.shape, blk.pre.dtype)
             pre[...] = blk.pre
         self.chunks.append(Chunk(pre, blk.z, blk.z0, blk.psi, sig))
-        self.k += sig.shape[1]
+        self.k += blk.psi.shape[1]
+
+    def _signal(self, ch):
+        """The chunk's learning signal (B, K, n); a LowRank one is formed in an array from
+        the pool (returned by ``_functional`` after use)."""
+        if not isinstance(ch.sig, LowRank):
+            return ch.sig
+        err, fb = ch.sig
+        B, K, n_out = err.shape
+        out = self.pool.take((B, K, self.n), self.net.dtype)
+        np.matmul(err.reshape(B * K, n_out), fb.T, out=out.reshape(B * K, self.n))
+        return out
 
     def _sources(self, ch):
         """(slice, array) of the presynaptic parts of a chunk: input, then z^{t-1} if recurrent."""
@@ -112,23 +134,29 @@ class WindowLayer:
         no_rec = (np.zeros((1, 1, 0), dt), np.zeros((1, 0), dt))
         for c in range(len(self.chunks) - 1, -1, -1):
             ch = self.chunks[c]
-            psi, sig = ch.psi, ch.sig
+            psi, sig = ch.psi, self._signal(ch)
             psi0 = np.ascontiguousarray(self.chunks[c - 1].psi[:, -1] if c > 0 else self.psi0)
             if sparse:   # fused sweep + per-event product, no coefficient array
                 KW.adjoint_events(psi, sig, psi0, *args, ch.pre,
                                   *((ch.z, ch.z0) if self.rec else no_rec), gT)
-                continue
-            K = psi.shape[1]
-            coef = np.empty((B, K, n), dt)
-            KW.adjoint_window(psi, sig, psi0, *args, coef)
-            for part, src in self._sources(ch):
-                if per_trial:
-                    out[:, :, part] += np.matmul(coef.transpose(0, 2, 1), src)
-                else:
-                    out[:, part] += coef.reshape(B * K, n).T @ src.reshape(B * K, -1)
+            else:
+                coef = np.empty((B,) + psi.shape[1:], dt)
+                KW.adjoint_window(psi, sig, psi0, *args, coef)
+                self._product(coef, ch, out, per_trial)
+            if sig is not ch.sig:
+                self.pool.give(sig)
         if sparse:
             out += gT.transpose(0, 2, 1) if per_trial else (gT[0] if B == 1 else gT.sum(axis=0)).T
         return adj
+
+    def _product(self, coef, ch, out, per_trial):
+        """out += coef^T pre for one chunk by BLAS (dense inputs)."""
+        B, K, n = coef.shape
+        for part, src in self._sources(ch):
+            if per_trial:
+                out[:, :, part] += np.matmul(coef.transpose(0, 2, 1), src)
+            else:
+                out[:, part] += coef.reshape(B * K, n).T @ src.reshape(B * K, -1)
 
     def _add_carried(self, init, out, per_trial):
         """out += sum_q init[b, j, q] s_q[b, j, i], the traces at the window start."""
@@ -189,7 +217,7 @@ class WindowLayer:
             self.state = new
             self.carried = True
         self.psi0 = self.chunks[-1].psi[:, -1].copy()
-        self.done += [(ch.z, ch.psi, ch.sig) + ((ch.pre,) if self.l == 0 else ())
-                      for ch in self.chunks]
+        self.done += [(ch.z, ch.psi) + (() if isinstance(ch.sig, LowRank) else (ch.sig,))
+                      + ((ch.pre,) if self.l == 0 else ()) for ch in self.chunks]
         self.chunks = []
         self.k = 0
