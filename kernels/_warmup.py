@@ -57,6 +57,7 @@ def _window(dt, B=1, K=2, n=2, m=2):
     eprop_window.adjoint_window(*common, z(B, K, n))
     eprop_window.adjoint_events(*common, z(B, K, m), z(B, K, n), z(B, n), z(B, m + n, n))
     eprop_window.advance_trace(z(B, K, m), dt(0.5), z(B, m))
+    eprop_window.lowrank_signal(z(B, K, 1), z(n, 1), z(B, K, n))
 
 
 def run(dtypes=DTYPES):
@@ -75,5 +76,6 @@ def run(dtypes=DTYPES):
                "eprop_lazy.eprop_lazy_block": eprop_lazy.eprop_lazy_block,
                "eprop_window.adjoint_window": eprop_window.adjoint_window,
                "eprop_window.adjoint_events": eprop_window.adjoint_events,
-               "eprop_window.advance_trace": eprop_window.advance_trace}
+               "eprop_window.advance_trace": eprop_window.advance_trace,
+               "eprop_window.lowrank_signal": eprop_window.lowrank_signal}
     return {name: len(k.signatures) for name, k in kernels.items()}

@@ -108,6 +108,25 @@ def adjoint_events(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat,
         adj[b, :, 0], adj[b, :, 1], adj[b, :, 2], adj[b, :, 3] = n_v, n_a, n_h, n_b
 
 
+@kernel(parallel=True)
+def lowrank_signal(err, fb, out):
+    """out[b, t, j] = sum_k err[b, t, k] fb[j, k]: the top layer's learning signal from the
+    readout error (n_out << n), without a BLAS call between the parallel sweeps.
+    err (B, K, n_out), fb (n, n_out); out (B, K, n) written."""
+    B, K, n_out = err.shape
+    n = fb.shape[0]
+    for b in prange(B):
+        for t in range(K):
+            row = out[b, t]
+            for j in range(n):
+                row[j] = 0.0
+            for k in range(n_out):
+                e = err[b, t, k]
+                if e != 0.0:
+                    for j in range(n):
+                        row[j] += e * fb[j, k]
+
+
 @kernel()
 def advance_trace(pre, alpha, zbar):
     """zbar^t = alpha zbar^{t-1} + pre^t over a window; pre (B, K, n_pre); zbar (B, n_pre) in place."""

@@ -202,6 +202,10 @@ def adjoint_events(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat,
         gT[b] += inputs.T @ coef[b]
 
 
+def lowrank_signal(err, fb, out):
+    out[...] = np.einsum("btk,jk->btj", err, fb)
+
+
 def advance_trace(pre, alpha, zbar):
     for t in range(pre.shape[1]):
         zbar[...] = alpha * zbar + pre[:, t]

@@ -331,6 +331,16 @@ def test_adjoint_float32(kernel):
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_lowrank_signal(dt, n_out):
+    rng = np.random.default_rng(n_out)
+    err = rnd(rng, (3, 12, n_out), dt)
+    err[:, ::4] = 0.0                                   # steps outside a loss window
+    args = dict(err=err, fb=rnd(rng, (7, n_out), dt), out=rnd(rng, (3, 12, 7), dt))
+    call_both(KW.lowrank_signal, R.lowrank_signal, args, tol=F64 if dt == np.float64 else F32)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_advance_trace(dt):
     rng = np.random.default_rng(8)
     args = dict(pre=spikes(rng, (2, 30, 6), 0.3, dt), alpha=dt(0.9), zbar=np.abs(rnd(rng, (2, 6), dt)))

@@ -14,7 +14,7 @@ def test_warmup_runs():
                            "eprop.eprop_layer_block", "eprop.readout_grad_block",
                            "eprop_m1.eprop_m1_block", "eprop_lazy.eprop_lazy_block",
                            "eprop_window.adjoint_window", "eprop_window.adjoint_events",
-                           "eprop_window.advance_trace"}
+                           "eprop_window.advance_trace", "eprop_window.lowrank_signal"}
     assert all(c >= 2 for c in counts.values()), counts      # float32 and float64
 
 
@@ -28,7 +28,8 @@ SCRIPT = textwrap.dedent(r"""
     kernels = [forward.layer_run, forward.readout_run, bptt.layer_backward,
                eprop.eprop_layer_block, eprop.readout_grad_block, eprop_m1.eprop_m1_block,
                eprop_lazy.eprop_lazy_block, eprop_window.adjoint_window,
-               eprop_window.adjoint_events, eprop_window.advance_trace]
+               eprop_window.adjoint_events, eprop_window.advance_trace,
+               eprop_window.lowrank_signal]
     before = [set(k.signatures) for k in kernels]
 
     for dtype in ("float32", "float64"):

@@ -80,7 +80,7 @@ class WindowLayer:
         (``Network.run_block``), but the first layer's input may be the caller's array, which
         can change too: it is copied (into ``alloc(shape, dtype)``)."""
         if isinstance(sig, LowRank):   # small (n_out columns): copies, the caller may reuse them
-            sig = LowRank(sig.err.copy(), sig.fb.copy())
+            sig = LowRank(np.ascontiguousarray(sig.err).copy(), np.ascontiguousarray(sig.fb).copy())
         pre = blk.pre
         if self.l == 0:
             pre = alloc(blk.pre.shape, blk.pre.dtype)
@@ -94,9 +94,9 @@ class WindowLayer:
         if not isinstance(ch.sig, LowRank):
             return ch.sig
         err, fb = ch.sig
-        B, K, n_out = err.shape
+        B, K, _ = err.shape
         out = self.pool.take((B, K, self.n), self.net.dtype)
-        np.matmul(err.reshape(B * K, n_out), fb.T, out=out.reshape(B * K, self.n))
+        KW.lowrank_signal(err, fb, out)
         return out
 
     def _sources(self, ch):
