@@ -94,15 +94,29 @@ class OnlineEprop:
         """True when the window engine (``eprop_window``) computes this learner's traces."""
         return self.engine == "window" and self.order == 0
 
+    def _depth_filter(self, l):
+        """(a_hat, delay) of layer l's H trace (lower layers of the deep variants; see above)."""
+        if l == len(self.net.sizes) - 1:
+            return 0.0, False
+        a_hat = float(np.mean(self.net.params[l + 1]["alpha"])) if self.depth == "onehop" else 0.0
+        return a_hat, self.net.layers[l + 1].delay
+
+    def _signal_below(self, sig, blk, l):
+        """Learning signal of layer l - 1 at the same steps: (sig psi zeta) W_in^l^T (pooled)."""
+        net = self.net
+        tmp = self.pool.take(sig.shape, net.dtype)
+        np.multiply(sig, blk.psi, out=tmp)
+        tmp *= net.params[l]["zeta"]
+        out = np.matmul(tmp, net.w_in[l].T,
+                        out=self.pool.take(sig.shape[:2] + (net.sizes[l - 1],), net.dtype))
+        self.pool.give(tmp)
+        return out
+
     def _make_windows(self):
-        net, L = self.net, len(self.net.sizes)
+        net = self.net
         wins = []
-        for l in range(L):
-            a_hat, delay = 0.0, False
-            if l < L - 1:
-                delay = net.layers[l + 1].delay
-                if self.depth == "onehop":
-                    a_hat = float(np.mean(net.params[l + 1]["alpha"]))
+        for l in range(len(net.sizes)):
+            a_hat, delay = self._depth_filter(l)
             wins.append(WindowLayer(net, l, self.batch, 1, a_hat=a_hat, delay=delay, pool=self.pool))
         per_step = sum(w.bytes_per_step() for w in wins)
         cap = max(1, int(self.window_mb * 2 ** 20 // per_step))
@@ -193,25 +207,22 @@ class OnlineEprop:
         err = np.ascontiguousarray(err, dtype=net.dtype)
         fb = self.feedback_matrix()
         pool = self.pool
-        sig = np.matmul(err, fb.T, out=pool.take(err.shape[:2] + (fb.shape[0],), net.dtype))
-        top_sig = sig
+        sig = top_sig = None
+        if not self.windowed or L > 1:   # the window keeps the top layer's signal as (err, fb)
+            sig = top_sig = np.matmul(err, fb.T, out=pool.take(err.shape[:2] + (fb.shape[0],),
+                                                               net.dtype))
         K = err.shape[1]
         if self.windowed and any(w.full_after(K) for w in self.windows):
             self._flush(final=False)
         for l in range(L - 1, -1, -1):
             blk, p = blocks[l], net.params[l]
             if self.windowed:
-                self.windows[l].add(blk, LowRank(err, fb) if l == L - 1 else sig, pool.take)
+                self.windows[l].add(blk, LowRank(err, fb) if l == L - 1 else sig)
                 for arr in (blk.v, blk.a, blk.z_prev):
                     pool.give(arr)
                 self._count(l, blk)
                 if l > 0:   # learning signal handed to the layer below (same step)
-                    tmp = pool.take(sig.shape, net.dtype)
-                    np.multiply(sig, blk.psi, out=tmp)
-                    tmp *= p["zeta"]
-                    sig = np.matmul(tmp, net.w_in[l].T,
-                                    out=pool.take(sig.shape[:2] + (net.sizes[l - 1],), net.dtype))
-                    pool.give(tmp)
+                    sig = self._signal_below(sig, blk, l)
                 continue
             tr = self.traces[l]
             pre = blk.pre if net.w_rec[l] is None else np.concatenate([blk.pre, blk.z_prev], axis=2)
@@ -228,24 +239,25 @@ class OnlineEprop:
                                     kappa, tr["adaptive"], self.c_reg > 0, tr["psi_prev"], tr["ev"],
                                     tr["ea"], tr["eb"], self.g[l], self.esum[l])
             else:
-                a_hat, delay = 0.0, False
-                if not top:
-                    delay = net.layers[l + 1].delay
-                    if self.depth == "onehop":
-                        a_hat = float(np.mean(net.params[l + 1]["alpha"]))
+                a_hat, delay = self._depth_filter(l)
                 KE.eprop_layer_block(pre, blk.psi, sig, p["alpha"], p["zeta"], p["beta"], p["rho"],
                                      kappa, tr["adaptive"], not top, net.dtype(a_hat), delay,
                                      self.c_reg > 0, tr["psi_prev"], tr["ev"], tr["ea"], tr["hh"],
                                      tr["eb"], self.g[l], self.esum[l])
             self._count(l, blk)
             if l > 0:   # learning signal handed to the layer below (same step)
-                sig = np.ascontiguousarray((sig * blk.psi * p["zeta"]) @ net.w_in[l].T)
+                below = self._signal_below(sig, blk, l)
+                if sig is not top_sig:
+                    pool.give(sig)          # the trace kernels are done with it
+                sig = below
         KE.readout_grad_block(blocks[-1].z, err, kappa, self.zbar, self.g_out)
         if not self.windowed:   # the trace kernels are done with this block
             for blk in blocks:
                 for arr in (blk.z_prev, blk.z, blk.v, blk.a, blk.psi):
                     pool.give(arr)
-        pool.give(top_sig)      # the window keeps the top layer's signal as (err, fb)
+            if sig is not top_sig:
+                pool.give(sig)
+        pool.give(top_sig)      # a window keeps the top layer's signal as (err, fb)
         self.steps += err.shape[1]
         self.seq_steps += err.shape[1]
 

@@ -73,17 +73,17 @@ class WindowLayer:
         """True if adding K more steps would exceed the window."""
         return self.k > 0 and self.k + K > self.capacity_max
 
-    def add(self, blk, sig, alloc=np.empty):
+    def add(self, blk, sig):
         """Keep one forward block (B, K, ...) and its learning signal: sig (B, K, n), or
-        ``LowRank(err, fb)`` (both copied: weights may change and the caller may reuse its
-        error array before the window closes). The forward allocates new spike and psi arrays at every call
-        (``Network.run_block``), but the first layer's input may be the caller's array, which
-        can change too: it is copied (into ``alloc(shape, dtype)``)."""
-        if isinstance(sig, LowRank):   # small (n_out columns): copies, the caller may reuse them
-            sig = LowRank(np.ascontiguousarray(sig.err).copy(), np.ascontiguousarray(sig.fb).copy())
+        ``LowRank(err, fb)`` (both copied, they are small: weights may change and the caller
+        may reuse its error array before the window closes). The forward allocates new spike
+        and psi arrays at every call (``Network.run_block``), but the first layer's input may
+        be the caller's array, which can change too: it is copied into a pool array."""
+        if isinstance(sig, LowRank):
+            sig = LowRank(np.array(sig.err, order="C"), np.array(sig.fb, order="C"))
         pre = blk.pre
         if self.l == 0:
-            pre = alloc(blk.pre.shape, blk.pre.dtype)
+            pre = self.pool.take(blk.pre.shape, blk.pre.dtype)
             pre[...] = blk.pre
         self.chunks.append(Chunk(pre, blk.z, blk.z0, blk.psi, sig))
         self.k += blk.psi.shape[1]
