@@ -74,7 +74,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER_DIR = ROOT / "tests" / "nest_reference"
-NEST_FALLBACK = "/tmp/nestvenv/bin/python"
+sys.path.insert(0, str(RUNNER_DIR))
+from nest_locate import find_nest_python  # noqa: E402  (SNNSIM_NEST_PYTHON or /tmp/nestvenv)
 TASKS = ("sine", "evidence")
 
 
@@ -188,8 +189,7 @@ SIGNAL = 4   # run_nest_eprop.py: readout_signal/target of step tau is exchanged
 def nest_child(spec, out, keep_x1):
     t_all = time.perf_counter()
     import nest
-    sys.path.insert(0, str(RUNNER_DIR))
-    import run_nest_eprop as R          # helpers of the cross-check runner (same time alignment)
+    import run_nest_eprop as R          # (RUNNER_DIR is on sys.path) helpers of the cross-check runner (same time alignment)
     assert R.SIGNAL == SIGNAL
     t_import = time.perf_counter() - t_all
     rss_import = maxrss_mb()
@@ -453,24 +453,6 @@ def snnsim_child(spec, out, keep_x1, block, engine):
 
 
 # ============================================================================ parent
-def find_nest_python():
-    """(python, None) for an interpreter that imports nest, else (None, reason)."""
-    env = os.environ.get("SNNSIM_NEST_PYTHON")
-    if env is not None and env.strip() == "":
-        return None, "SNNSIM_NEST_PYTHON is empty"
-    cand = env if env is not None else NEST_FALLBACK
-    if not Path(cand).exists():
-        return None, f"no NEST interpreter ({cand} does not exist)"
-    try:
-        r = subprocess.run([cand, "-c", "import nest, numpy"], capture_output=True, text=True,
-                           timeout=300)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"{cand} cannot be run: {exc}"
-    if r.returncode != 0:
-        return None, f"{cand} cannot import nest: {(r.stderr.strip().splitlines() or ['?'])[-1]}"
-    return cand, None
-
-
 def run_child(python, kind, spec, tmp, tag, env_extra=None, keep_x1=False, block=256,
               engine="window"):
     """Run one child; returns dict(result arrays, wall_s, maxrss_mb, load) or raises."""

@@ -48,7 +48,6 @@ Mapping of snnsim onto NEST (derived and checked in tests/nest_reference/README.
     test (batch 1) and the evidence test (batch 4) both run with c_reg = 0.02.
 """
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -64,28 +63,9 @@ from snnsim.tasks import make_task
 pytestmark = pytest.mark.nest
 
 RUNNER = Path(__file__).parent / "nest_reference" / "run_nest_eprop.py"
-FALLBACK = "/tmp/nestvenv/bin/python"
+sys.path.insert(0, str(RUNNER.parent))
+from nest_locate import find_nest_python  # noqa: E402
 RTOL = 1e-5
-
-
-def find_nest_python():
-    """(python, None) for an interpreter that imports nest, else (None, reason)."""
-    env = os.environ.get("SNNSIM_NEST_PYTHON")
-    if env is not None and env.strip() == "":
-        return None, "SNNSIM_NEST_PYTHON is empty (NEST cross-check disabled)"
-    cand = env if env is not None else FALLBACK
-    where = "SNNSIM_NEST_PYTHON" if env is not None else "fallback"
-    if not Path(cand).exists():
-        return None, f"no NEST interpreter: {where} {cand!r} does not exist"
-    try:
-        r = subprocess.run([cand, "-c", "import nest, numpy"], capture_output=True, text=True,
-                           timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"{where} {cand!r} cannot be run: {exc}"
-    if r.returncode != 0:
-        tail = (r.stderr.strip().splitlines() or ["?"])[-1]
-        return None, f"{where} {cand!r} cannot import nest: {tail}"
-    return cand, None
 
 
 @pytest.fixture(scope="module")
