@@ -140,7 +140,7 @@ def test_gradcheck_table_and_hdf5(tmp_path):
 
 def test_train_log_columns_stay_aligned(tmp_path):
     from snnsim.io import H5Writer
-    from snnsim.training_io import TrainLog
+    from snnsim.io.training import TrainLog
     with H5Writer(tmp_path / "log.h5", dt=1.0, seed=0, version="t", config_json={}) as w:
         log = TrainLog(w, flush_every=2)
         for it in range(1, 7):

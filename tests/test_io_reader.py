@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from snnsim.io import H5Writer, Recorder, RecordSpec, open_run, spikes_to_csv
-from snnsim.io.reader import _lookup3
+from snnsim.io._swmr import _lookup3
 
 B, T, DT = 2, 120, 0.5
 POPS = {"in": 6, "hid": 9}

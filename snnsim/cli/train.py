@@ -27,7 +27,7 @@ from ..config_train import make_trainer
 from ..errors import ConfigError, DivergenceError
 from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..parallel import MPIComm, RootFailed
-from ..training_io import TrainLog, load_checkpoint, save_checkpoint, truncate_log
+from ..io.training import TrainLog, load_checkpoint, save_checkpoint, truncate_log
 from .options import (RunFailed, UserError, config_argument, one_line, overwrite_option,
                       quiet_option, seed_option, user_errors)
 from .signals import Interrupted, stop_on_signals

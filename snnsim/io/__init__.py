@@ -6,7 +6,8 @@ and :func:`spikes_to_csv`.
 """
 
 from .export import spikes_to_csv
-from .reader import Run, clear_write_flags, open_h5, open_run
+from ._swmr import clear_write_flags
+from .reader import Run, open_h5, open_run
 from .recorder import Recorder, RecordSpec, units_of
 from .writer import FORMAT, H5Writer
 

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import h5py
 import numpy as np
 
-from .reader import clear_write_flags, hold_shared_lock, repair_if_unused
+from ._swmr import clear_write_flags, hold_shared_lock, repair_if_unused
 
 FORMAT = "snnsim-1"
 CHUNK_BYTES_CAP = 1 << 20  # ~1 MiB per chunk
@@ -317,7 +317,7 @@ class H5Writer:
         """Open an existing snnsim file to continue it (``snnsim train --resume``).
 
         A file left by a killed run is repaired first (see
-        :func:`snnsim.io.reader.repair_if_unused`). Until the first
+        :func:`snnsim.io._swmr.repair_if_unused`). Until the first
         :meth:`append` or :meth:`flush` the file is not in SWMR mode, so
         :attr:`file` may be restructured (datasets deleted).
         """

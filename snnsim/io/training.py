@@ -12,8 +12,8 @@ import json
 import h5py
 import numpy as np
 
-from .errors import ConfigError
-from .io import open_h5
+from ..errors import ConfigError
+from .reader import open_h5
 
 LOG = "training"
 
