@@ -1,7 +1,14 @@
 """Helpers shared by the learning rules: inputs, layer inputs with delays, gradient dicts."""
+from collections import namedtuple
+
 import numpy as np
 
 from ..inputs import as_source
+
+
+# the top layer's learning signal err fb^T in factored form: err (B, K, n_out), fb (n, n_out)
+# (n_out << n: engines that need the dense signal form it, the window engine keeps err)
+LowRank = namedtuple("LowRank", "err fb")
 
 
 def sequence(net, inputs):
@@ -20,16 +27,11 @@ def shift_back(g):
 def finish(net, per_layer, g_out):
     """Dict name -> gradient in (pre, post) layout, with connectivity masks applied."""
     grads = {}
-    for l, layer in enumerate(net.layers):
-        g_in, g_rec = per_layer[l]
-        grads[f"{layer.name}.w_in"] = g_in
-        if net.w_rec[l] is not None:
-            grads[f"{layer.name}.w_rec"] = g_rec
-    grads["readout.w_out"] = g_out
-    masks = net.masks()
-    for name, g in grads.items():
-        if masks[name] is not None:
-            g *= masks[name]
+    for name, l, kind, _, mask in net.weight_table():
+        g = g_out if kind == "out" else per_layer[l][0 if kind == "in" else 1]
+        if mask is not None:
+            g *= mask
+        grads[name] = g
     return grads
 
 
