@@ -50,6 +50,14 @@ class ParallelKernel:
         self.__doc__, self.__name__, self.__module__ = func.__doc__, func.__name__, func.__module__
 
     @property
+    def stats(self):
+        """numba's cache statistics of both versions (hits and misses per signature)."""
+        from types import SimpleNamespace
+        par, ser = self.parallel.stats, self.serial.stats
+        return SimpleNamespace(cache_hits={**ser.cache_hits, **{("par",) + tuple(k): v for k, v in par.cache_hits.items()}},
+                               cache_misses={**ser.cache_misses, **{("par",) + tuple(k): v for k, v in par.cache_misses.items()}})
+
+    @property
     def signatures(self):
         return list(self.parallel.signatures) + list(self.serial.signatures)
 
