@@ -8,7 +8,8 @@
 - ``snnsim_cmd``, ``mpiexec``: command lines / runs for tests that start real processes. They
   run ``sys.executable`` with the *installed* snnsim (no ``PYTHONPATH`` pointing into the
   source tree); run them with ``cwd`` outside the source tree (e.g. ``tmp_path``).
-- ``run_benchmark``: a script of ``benchmarks/`` in a subprocess, its stdout.
+- ``run_benchmark``, ``md_table``: a script of ``benchmarks/`` in a subprocess (its stdout),
+  and the rows of the Markdown table it printed.
 
 Tests that start processes, run benchmarks, need NEST or MPI, or take more than a few seconds
 are marked ``slow``: ``python -m pytest -q -m "not slow"`` is the quick loop, and
@@ -154,3 +155,23 @@ def run_benchmark():
         assert res.returncode == 0, res.stdout + res.stderr
         return res.stdout
     return run
+
+
+@pytest.fixture(scope="session")
+def md_table():
+    """``md_table(text, header_start) -> (lines, h, rows)``: the one Markdown table whose header
+    line starts with ``header_start`` (at ``lines[h]``, followed by a ``|---`` line) and its
+    rows (the ``|`` lines right after it) as lists of stripped cells."""
+    def parse(text, header_start):
+        lines = text.splitlines()
+        header = [i for i, line in enumerate(lines) if line.startswith(header_start)]
+        assert len(header) == 1, text
+        h = header[0]
+        assert lines[h + 1].startswith("|---"), text
+        rows = []
+        for line in lines[h + 2:]:
+            if not line.startswith("|"):
+                break
+            rows.append([c.strip() for c in line.strip("|").split("|")])
+        return lines, h, rows
+    return parse

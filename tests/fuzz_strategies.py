@@ -1,5 +1,5 @@
 """Hypothesis strategies shared by the fuzz tests: configs mirroring the schema, hostile
-mutations of them and garbage values (configs are written with ``toml_writer.dump_toml``).
+mutations of them and garbage values (the fuzz tests write configs with ``toml_writer``).
 
 ``COUNTS`` tallies the cases of every fuzz test of the session; :func:`report` prints it.
 """
@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, strategies as st
 
 import snnsim
 from snnsim.config import RECORD_VARIABLES
-from toml_writer import dump_toml  # noqa: F401  (re-exported for test_fuzz_config)
 
 COUNTS = collections.Counter()
 SCALE = float(os.environ.get("SNNSIM_FUZZ_SCALE", "1"))   # e.g. 10 for a longer soak

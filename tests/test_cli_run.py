@@ -169,6 +169,7 @@ def _start_long_run(tmp_path, config, snnsim_cmd, out):
     pytest.fail(f"no spikes flushed within 30 s: {proc.communicate()}")
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_readable_file(tmp_path, config, invoke, snnsim_cmd):
     out = tmp_path / "killed.h5"
     proc = _start_long_run(tmp_path, config, snnsim_cmd, out)
@@ -186,6 +187,7 @@ def test_sigkill_leaves_readable_file(tmp_path, config, invoke, snnsim_cmd):
     assert res.exit_code == 0 and "status: running" in res.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_closes_file(tmp_path, sig, code, config, snnsim_cmd):
     out = tmp_path / "stopped.h5"

@@ -71,6 +71,7 @@ def test_train_errors(tmp_path, config, invoke):
     assert res.exit_code == 2 and "different config" in res.output
 
 
+@pytest.mark.slow
 def test_gradcheck_table_and_hdf5(tmp_path, config, invoke):
     cfg = config("cli_train", filename="g.toml")
     out = tmp_path / "g.h5"

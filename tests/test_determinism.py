@@ -77,6 +77,7 @@ print(json.dumps({"threads": numba.get_num_threads(), "layer": numba.threading_l
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", [(1, 2)])
 def test_independent_of_numba_thread_count(tmp_path, threads, config, read_h5):
     write_configs(config)

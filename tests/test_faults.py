@@ -111,6 +111,7 @@ def _weights(path):
         return {k: f["weights"][k][()] for k in f["weights"]}
 
 
+@pytest.mark.slow
 def test_sigterm_train_then_resume_is_bit_identical(tmp_path, config, invoke, snnsim_cmd):
     n_iter = 24
     cfg = train_config(config, iterations=n_iter, lr=0.005, name="t.toml")

@@ -13,6 +13,8 @@ import pytest
 
 from snnsim.io import H5Writer, clear_write_flags, open_h5, open_run
 
+pytestmark = pytest.mark.slow     # every test starts (and kills) a writer process
+
 K, B, EVERY, DT = 40, 2, 3, 0.5
 POPS = {"a": 30, "b": 5}
 

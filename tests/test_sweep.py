@@ -34,6 +34,7 @@ def _check_summary(out, expected_points):
 POINTS = [("0", 0.001, "eprop"), ("1", 0.001, "bptt"), ("2", 0.003, "eprop"), ("3", 0.003, "bptt")]
 
 
+@pytest.mark.slow
 def test_grid_of_four_points_in_two_local_processes(sweep_dir, invoke):
     res = invoke("sweep", sweep_dir / "sweep.toml", "--jobs", "2")
     assert res.exit_code == 0, res.output
