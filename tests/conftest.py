@@ -144,13 +144,14 @@ def mpiexec(snnsim_cmd):
 
 
 @pytest.fixture(scope="session")
-def run_benchmark():
+def run_benchmark(tmp_path_factory):
     """``run_benchmark(name, *args, timeout=900, env=None) -> stdout`` of
-    ``benchmarks/<name>`` run from the repository root; a non-zero exit fails the test."""
+    ``benchmarks/<name>`` run from a fresh temporary directory (so that the script and the
+    processes it starts use the installed snnsim); a non-zero exit fails the test."""
     def run(name, *args, timeout=900, env=None):
         script = ROOT / "benchmarks" / name
         res = subprocess.run([sys.executable, str(script), *args], capture_output=True,
-                             text=True, timeout=timeout, cwd=ROOT,
+                             text=True, timeout=timeout, cwd=tmp_path_factory.mktemp("bench"),
                              env=None if env is None else dict(os.environ, **env))
         assert res.returncode == 0, res.stdout + res.stderr
         return res.stdout
