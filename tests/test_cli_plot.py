@@ -14,7 +14,6 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-
 def assert_user_error(res, *words):
     assert res.exit_code == 2, res.output
     lines = res.output.strip().splitlines()

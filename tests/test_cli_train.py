@@ -106,6 +106,7 @@ def test_train_log_columns_stay_aligned(tmp_path):
                                       [np.nan, np.nan, 0.5, np.nan, np.nan, 0.5])
 
 
+@pytest.mark.slow   # bench runs kernels.warmup(): a minute of numba compiling in a fresh checkout
 def test_bench_prints_table(invoke):
     res = invoke("bench", "--steps", "20", "--batch", "2", "--sizes", "10")
     assert res.exit_code == 0, res.output

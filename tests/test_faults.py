@@ -23,8 +23,6 @@ import snnsim
 K, QUIET_STEPS = 50, 250   # block length; steps without input before the input switches on
 
 
-
-
 def run_config(config, *, w_in_scale=1.0, block=20, name="ok.toml"):
     """tests/configs/faults_run.toml (input from x.npy) with this input scale and block."""
     return config("faults_run", {"layer.0.w_in_scale": w_in_scale, "record.block": block,

@@ -13,7 +13,6 @@ from snnsim.nir_export import load_trained, to_nir
 nir = pytest.importorskip("nir", reason="nir is not installed (pip install 'snnsim[nir]')")
 
 
-
 def train(tmp_path, config, invoke, type1="lif", **extra):
     """Train tests/configs/nir_train.toml, its population "slow" of this type and with the
     ``extra`` parameters; the path of the HDF5 file."""
