@@ -1,12 +1,10 @@
 """Hypothesis strategies shared by the fuzz tests: configs mirroring the schema, hostile
-mutations of them, garbage values, and a small TOML writer (inline tables only).
+mutations of them and garbage values (the fuzz tests write configs with ``toml_writer``).
 
 ``COUNTS`` tallies the cases of every fuzz test of the session; :func:`report` prints it.
 """
 import collections
 import copy
-import datetime
-import json
 import math
 import os
 import tempfile
@@ -28,28 +26,6 @@ SETTINGS = dict(deadline=None, database=None, derandomize=os.environ.get("CI") =
 HUGE = [2**31, 10**12, 2**62, 2**63 - 1, -2**63]
 STEPS = 50                                  # steps actually simulated per case (at most)
 WORKDIR = Path(tempfile.mkdtemp(prefix="snnsim-fuzz-"))
-
-
-# ------------------------------------------------------------------------ TOML writer
-def _toml(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf") if math.isinf(v) else repr(v)
-    if isinstance(v, str):
-        return json.dumps(v, ensure_ascii=False).replace("\x7f", "\\u007f")
-    if isinstance(v, datetime.date):
-        return v.isoformat()
-    if isinstance(v, list):
-        return "[" + ", ".join(map(_toml, v)) + "]"
-    return "{" + ", ".join(f"{_toml(str(k))} = {_toml(x)}" for k, x in v.items()) + "}"
-
-
-def dump_toml(cfg):
-    """Every top-level key as ``key = inline value`` (tomllib reads it back to ``cfg``)."""
-    return "".join(f"{_toml(str(k))} = {_toml(v)}\n" for k, v in cfg.items())
 
 
 # -------------------------------------------------------------------- valid configs

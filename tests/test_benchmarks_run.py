@@ -1,53 +1,22 @@
 """The benchmark scripts still run (quick variants; no timing is checked)."""
-import os
-import subprocess
-import sys
+import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+pytestmark = pytest.mark.slow     # every test here runs a benchmark script in a subprocess
 
 
-def test_forward_benchmark_quick():
-    script = os.path.join(ROOT, "benchmarks", "forward.py")
-    res = subprocess.run([sys.executable, script, "--quick"], capture_output=True, text=True,
-                         timeout=600, cwd=ROOT)
-    assert res.returncode == 0, res.stdout + res.stderr
-    lines = res.stdout.splitlines()
-    header = [i for i, l in enumerate(lines) if l.startswith("| layers |")]
-    assert len(header) == 1, res.stdout
-    h = header[0]
-    assert lines[h + 1].startswith("|---")
-    rows = [l for l in lines[h + 2:] if l.startswith("|")]
-    assert len(rows) == 2, res.stdout                       # --quick: 1 and 2 layers, N = 100
-    for row in rows:
-        cells = [c.strip() for c in row.strip("|").split("|")]
-        assert len(cells) == 8, row
+def test_forward_benchmark_quick(run_benchmark, md_table):
+    stdout = run_benchmark("forward.py", "--quick", timeout=600)
+    _, _, rows = md_table(stdout, "| layers |")
+    assert len(rows) == 2, stdout                           # --quick: 1 and 2 layers, N = 100
+    for cells in rows:
+        assert len(cells) == 8, cells
         assert cells[1] == "100" and cells[2] == "5%"
         assert cells[3].endswith("]") and "%" in cells[3]   # measured activity is reported
         assert float(cells[4]) > 0                           # time (ms)
 
 
-def run_script(name, *args):
-    script = os.path.join(ROOT, "benchmarks", name)
-    res = subprocess.run([sys.executable, script, *args], capture_output=True, text=True,
-                         timeout=900, cwd=ROOT)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return res.stdout
-
-
-def table(out, header_start):
-    lines = out.splitlines()
-    h = [i for i, l in enumerate(lines) if l.startswith(header_start)]
-    assert len(h) == 1, out
-    rows = []
-    for line in lines[h[0] + 2:]:
-        if not line.startswith("|"):
-            break
-        rows.append([c.strip() for c in line.strip("|").split("|")])
-    return rows
-
-
-def test_vs_torch_quick():
-    rows = table(run_script("vs_torch.py", "--quick"), "| method |")
+def test_vs_torch_quick(run_benchmark, md_table):
+    rows = md_table(run_benchmark("vs_torch.py", "--quick"), "| method |")[2]
     names = [r[0] for r in rows]
     for rule in ("eprop", "deep-eprop-spatial", "deep-eprop-onehop"):
         assert f"snnsim {rule} (window)" in names and f"snnsim {rule} (trace)" in names
@@ -55,8 +24,8 @@ def test_vs_torch_quick():
     assert all(float(r[1]) > 0 for r in rows)
 
 
-def test_memory_T_quick():
-    rows = table(run_script("memory_T.py", "--quick"), "| rule |")
+def test_memory_T_quick(run_benchmark, md_table):
+    rows = md_table(run_benchmark("memory_T.py", "--quick"), "| rule |")[2]
     engines = {(r[0], r[1]) for r in rows}
     assert ("bptt", "-") in engines and ("eprop", "trace") in engines
     assert ("eprop", "window") in engines and ("eprop", "window, window_mb=0.05") in engines
@@ -64,16 +33,16 @@ def test_memory_T_quick():
     assert all(float(r[3]) > 0 and float(r[4]) > 0 for r in rows)
 
 
-def test_roofline_quick():
-    rows = table(run_script("roofline.py", "--quick"), "| measurement |")
+def test_roofline_quick(run_benchmark, md_table):
+    rows = md_table(run_benchmark("roofline.py", "--quick"), "| measurement |")[2]
     assert rows[0][0].startswith("STREAM-like triad")
     assert any(r[0].startswith("dense e-prop trace kernel") for r in rows)
     assert any(r[0].startswith("window engine backward sweep") for r in rows)
     assert all(float(r[1]) > 0 for r in rows)
 
 
-def test_scaling_quick():
-    rows = table(run_script("scaling.py", "--quick"), "| sweep |")
+def test_scaling_quick(run_benchmark, md_table):
+    rows = md_table(run_benchmark("scaling.py", "--quick"), "| sweep |")[2]
     assert {r[0] for r in rows} == {"N", "depth", "T", "activity"}
     for r in rows:
         assert len(r) == 6 + 2 * 4, r
@@ -81,8 +50,8 @@ def test_scaling_quick():
         assert all(float(c) > 0 for c in r[6:]), r                 # us/step and MB per method
 
 
-def test_online_updates_quick():
-    rows = table(run_script("online_updates.py", "--quick"), "| batch |")
+def test_online_updates_quick(run_benchmark, md_table):
+    rows = md_table(run_benchmark("online_updates.py", "--quick"), "| batch |")[2]
     assert len(rows) == 2 * 3
     assert {r[1] for r in rows} == {"1", "10", "end of sequence"}
     assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)

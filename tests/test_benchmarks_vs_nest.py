@@ -4,22 +4,17 @@ The first test uses whatever NEST interpreter the benchmark finds (``SNNSIM_NEST
 /tmp/nestvenv/bin/python); when NEST is there, its rows must show the same losses as snnsim.
 The second one disables NEST and checks that the benchmark skips it cleanly.
 """
-import os
-import subprocess
-import sys
+import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "benchmarks", "vs_nest.py")
+pytestmark = pytest.mark.slow     # runs the benchmark script in a subprocess (and NEST)
+
 HEADER = "| task | simulator | threads | train s | process s | peak RSS MB | final loss | ratio NEST/snnsim |"
 
 
-def run_quick(env_extra=None):
-    env = dict(os.environ, **(env_extra or {}))
-    res = subprocess.run([sys.executable, SCRIPT, "--quick"], capture_output=True, text=True,
-                         timeout=900, cwd=ROOT, env=env)
-    assert res.returncode == 0, res.stdout + res.stderr
-    lines = res.stdout.splitlines()
-    assert HEADER in lines, res.stdout
+def run_quick(run_benchmark, env_extra=None):
+    stdout = run_benchmark("vs_nest.py", "--quick", env=env_extra or {})
+    lines = stdout.splitlines()
+    assert HEADER in lines, stdout
     h = lines.index(HEADER)
     assert lines[h + 1].startswith("|---")
     rows = []
@@ -29,7 +24,7 @@ def run_quick(env_extra=None):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert len(cells) == 8, line
         rows.append(cells)
-    return res.stdout, rows
+    return stdout, rows
 
 
 def check_rows(rows):
@@ -44,8 +39,8 @@ def check_rows(rows):
     return by_task
 
 
-def test_vs_nest_quick():
-    out, rows = run_quick()
+def test_vs_nest_quick(run_benchmark):
+    out, rows = run_quick(run_benchmark)
     by_task = check_rows(rows)
     for task, entries in by_task.items():
         nest = [l for sim, l in entries if sim.startswith("NEST")]
@@ -56,8 +51,8 @@ def test_vs_nest_quick():
                 assert abs(l - nest[0]) <= 1e-6 * abs(nest[0]), (task, entries)
 
 
-def test_vs_nest_quick_without_nest():
-    out, rows = run_quick({"SNNSIM_NEST_PYTHON": ""})
+def test_vs_nest_quick_without_nest(run_benchmark):
+    out, rows = run_quick(run_benchmark, {"SNNSIM_NEST_PYTHON": ""})
     assert "NEST skipped" in out
     by_task = check_rows(rows)
     assert all(sim.startswith("snnsim") for entries in by_task.values() for sim, _ in entries)

@@ -9,48 +9,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from snnsim.cli.main import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-TRAIN = """
-[network]
-n_in = 40
-seed = 1
-[[layer]]
-name = "hidden"
-w_in_scale = 4.0
-  [[layer.population]]
-  type = "lif"
-  name = "lif"
-  n = 50
-  v_th = 0.6
-  [[layer.population]]
-  type = "alif"
-  name = "alif"
-  n = 50
-  v_th = 0.6
-  beta = 1.7
-  tau_a = 2000.0
-[readout]
-n = 2
-[task]
-name = "evidence_accumulation"
-[train]
-rule = "eprop"
-iterations = 3
-batch = 4
-lr = 0.005
-checkpoint_every = 2
-test_batch = 16
-"""
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
 def assert_user_error(res, *words):
@@ -74,13 +35,12 @@ def assert_image(path, min_bytes=10_000):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
+def files(tmp_path_factory, invoke, write_config):
     d = tmp_path_factory.mktemp("plotfiles")
     run = d / "run.h5"
     res = invoke("run", EXAMPLES / "deep_3layer.toml", "--out", run, "--steps", 300, "-q")
     assert res.exit_code == 0, res.output
-    cfg = d / "tr.toml"
-    cfg.write_text(TRAIN)
+    cfg = write_config("plot_train", d, filename="tr.toml")
     train = d / "train.h5"
     res = invoke("train", cfg, "--out", train, "-q")
     assert res.exit_code == 0, res.output
@@ -88,7 +48,7 @@ def files(tmp_path_factory):
 
 
 # ------------------------------------------------------------------------------ plot
-def test_plot_run_file(files, tmp_path):
+def test_plot_run_file(files, tmp_path, invoke):
     out = tmp_path / "run.png"
     res = invoke("plot", files["run"], "-o", out)
     assert res.exit_code == 0, res.output
@@ -101,7 +61,7 @@ def test_plot_run_file(files, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))     # no temporary file left
 
 
-def test_plot_train_file(files, tmp_path):
+def test_plot_train_file(files, tmp_path, invoke):
     out = tmp_path / "train.png"
     res = invoke("plot", files["train"], "-o", out, "--neurons", 3)
     assert res.exit_code == 0, res.output
@@ -110,7 +70,7 @@ def test_plot_train_file(files, tmp_path):
     assert_image(out)
 
 
-def test_plot_options(files, tmp_path):
+def test_plot_options(files, tmp_path, invoke):
     out = tmp_path / "b1.png"
     res = invoke("plot", files["run"], "-o", out, "--batch", 1, "--neurons", 1,
                  "--t-max", 50, "-q")
@@ -143,7 +103,7 @@ def test_plot_figure_content(files):
     assert styles.count("-") == 4 and styles.count("--") == 4
 
 
-def test_plot_killed_run(files, tmp_path):
+def test_plot_killed_run(files, tmp_path, invoke):
     """Short, unequal datasets and no stop_step (a killed run) still plot."""
     path = tmp_path / "killed.h5"
     shutil.copy(files["run"], path)
@@ -178,7 +138,7 @@ def test_plot_killed_run(files, tmp_path):
     assert_image(tmp_path / "tk.png", min_bytes=5_000)
 
 
-def test_plot_errors(files, tmp_path):
+def test_plot_errors(files, tmp_path, invoke):
     out = tmp_path / "fig.png"
     assert_user_error(invoke("plot", tmp_path / "missing.h5", "-o", out), "no such file")
     assert not out.exists()
@@ -209,16 +169,18 @@ def test_plot_errors(files, tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_plotting_import_is_light():
+@pytest.mark.slow
+def test_plotting_import_is_light(tmp_path):
     """Importing the CLI (and snnsim.plotting) imports no matplotlib."""
     code = ("import sys, snnsim.cli.main, snnsim.plotting; "
             "print(any(m.startswith('matplotlib') for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=tmp_path)
     assert out.stdout.strip() == "False"
 
 
 # ------------------------------------------------------------------------------ export
-def test_export_round_trip(files, tmp_path):
+def test_export_round_trip(files, tmp_path, invoke):
     out = tmp_path / "spikes.csv"
     res = invoke("export", files["run"], "-o", out)
     assert res.exit_code == 0, res.output
@@ -245,7 +207,7 @@ def test_export_round_trip(files, tmp_path):
     assert len(one.read_text().splitlines()) == counts["l2"] + 1
 
 
-def test_export_errors(files, tmp_path):
+def test_export_errors(files, tmp_path, invoke):
     out = tmp_path / "s.csv"
     assert_user_error(invoke("export", tmp_path / "missing.h5", "-o", out), "no such file")
     assert_user_error(invoke("export", files["run"], "-o", out, "-p", "nope"),

@@ -1,53 +1,24 @@
 """``snnsim run`` / ``snnsim info`` end to end: HDF5 content, errors, refusals, killed runs."""
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 from snnsim import __version__
-from snnsim.cli.main import cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-REPO = EXAMPLES.parent
-
-SMALL = """
-[network]
-n_in = 20
-seed = 5
-[[layer]]
-name = "hid"
-w_in_scale = {w_in_scale}
-  [[layer.population]]
-  type = "lif"
-  n = 30
-[readout]
-n = 1
-[input]
-type = "poisson"
-rate = 50.0
-steps = 200
-[record]
-variables = ["v"]
-block = {block}
-buffer_steps = {block}
-"""
 
 
-def small_config(tmp_path, *, w_in_scale=3.0, block=50, name="small.toml"):
-    path = tmp_path / name
-    path.write_text(SMALL.format(w_in_scale=w_in_scale, block=block))
-    return path
-
-
-def invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+def small_config(config, *, w_in_scale=3.0, block=50, name="small.toml", extra=None):
+    """tests/configs/cli_run_small.toml with this input scale and block (and ``extra``
+    dotted-key overrides) as ``name``."""
+    return config("cli_run_small", {"layer.0.w_in_scale": w_in_scale, "record.block": block,
+                                    "record.buffer_steps": block, **(extra or {})},
+                  filename=name)
 
 
 # -------------------------------------------------------------------------- examples
@@ -56,7 +27,7 @@ def invoke(*args):
     ("evidence_alif", {"hidden": 100}, {("hidden", "v"): 100, ("hidden", "A"): 100}),
     ("deep_3layer", {"l0": 80, "l1": 80, "l2": 40}, {("l0", "z"): 80, ("l2", "A"): 3}),
 ])
-def test_run_examples(tmp_path, name, layers, reports):
+def test_run_examples(tmp_path, name, layers, reports, invoke):
     out = tmp_path / f"{name}.h5"
     steps = 120
     res = invoke("run", EXAMPLES / f"{name}.toml", "--out", out, "--steps", steps)
@@ -83,8 +54,8 @@ def test_run_examples(tmp_path, name, layers, reports):
         assert f["report/readout/y"].shape[1:] == (batch, f["report/readout/node_ids"].shape[0])
 
 
-def test_seed_option_and_config_attr(tmp_path):
-    cfg = small_config(tmp_path)
+def test_seed_option_and_config_attr(tmp_path, config, invoke):
+    cfg = small_config(config)
     outs = []
     for seed, name in ((11, "a.h5"), (11, "b.h5"), (12, "c.h5")):
         res = invoke("run", cfg, "--out", tmp_path / name, "--seed", seed, "--quiet")
@@ -97,9 +68,9 @@ def test_seed_option_and_config_attr(tmp_path):
 
 
 # ---------------------------------------------------------------------------- errors
-def test_bad_config_exit_2_no_output(tmp_path):
-    cfg = tmp_path / "bad.toml"
-    cfg.write_text(SMALL.format(w_in_scale=1.0, block=10).replace("n = 30", "n = 30\ntau_m = -3.0"))
+def test_bad_config_exit_2_no_output(tmp_path, config, invoke):
+    cfg = small_config(config, w_in_scale=1.0, block=10, name="bad.toml",
+                       extra={"layer.0.population.0.tau_m": -3.0})
     out = tmp_path / "out.h5"
     res = invoke("run", cfg, "--out", out)
     assert res.exit_code == 2
@@ -108,19 +79,19 @@ def test_bad_config_exit_2_no_output(tmp_path):
     assert "Traceback" not in res.output and not out.exists()
 
 
-def test_toml_syntax_error_and_unknown_section(tmp_path):
+def test_toml_syntax_error_and_unknown_section(tmp_path, config, invoke):
     cfg = tmp_path / "syntax.toml"
     cfg.write_text("[network\nn_in = 3\n")
     res = invoke("run", cfg, "--out", tmp_path / "o.h5")
     assert res.exit_code == 2 and res.stderr.startswith(f"Error: {cfg}: invalid TOML")
-    cfg.write_text(SMALL.format(w_in_scale=1.0, block=10) + "[trian]\nlr = 0.1\n")
+    small_config(config, w_in_scale=1.0, block=10, name=cfg.name, extra={"trian.lr": 0.1})
     res = invoke("run", cfg, "--out", tmp_path / "o.h5")
     assert res.exit_code == 2 and res.stderr.startswith("Error: trian: unknown key")
     assert not (tmp_path / "o.h5").exists()
 
 
-def test_existing_output_refused_without_overwrite(tmp_path):
-    cfg, out = small_config(tmp_path), tmp_path / "run.h5"
+def test_existing_output_refused_without_overwrite(tmp_path, config, invoke):
+    cfg, out = small_config(config), tmp_path / "run.h5"
     out.write_bytes(b"precious")
     res = invoke("run", cfg, "--out", out)
     assert res.exit_code == 2 and "already exists" in res.stderr and "--overwrite" in res.stderr
@@ -130,16 +101,16 @@ def test_existing_output_refused_without_overwrite(tmp_path):
     assert h5py.is_hdf5(out)
 
 
-def test_missing_output_dir_and_bad_options(tmp_path):
-    cfg = small_config(tmp_path)
+def test_missing_output_dir_and_bad_options(tmp_path, config, invoke):
+    cfg = small_config(config)
     res = invoke("run", cfg, "--out", tmp_path / "nope" / "run.h5")
     assert res.exit_code == 2 and "does not exist" in res.stderr
     assert invoke("run", cfg, "--out", tmp_path / "r.h5", "--steps", 0).exit_code == 2
     assert invoke("run", tmp_path / "missing.toml", "--out", tmp_path / "r.h5").exit_code == 2
 
 
-def test_divergence_keeps_file_exit_1(tmp_path):
-    cfg, out = small_config(tmp_path, w_in_scale=1e38, block=20), tmp_path / "div.h5"
+def test_divergence_keeps_file_exit_1(tmp_path, config, invoke):
+    cfg, out = small_config(config, w_in_scale=1e38, block=20), tmp_path / "div.h5"
     res = invoke("run", cfg, "--out", out)
     assert res.exit_code == 1, res.output
     assert len(res.stderr.strip().splitlines()) == 1 and "NaN/inf" in res.stderr
@@ -148,7 +119,7 @@ def test_divergence_keeps_file_exit_1(tmp_path):
         assert f["report/hid/v"].shape[0] > 0
 
 
-def test_version_and_help():
+def test_version_and_help(invoke):
     res = invoke("--version")
     assert res.exit_code == 0 and __version__ in res.output
     res = invoke("--help")
@@ -156,9 +127,9 @@ def test_version_and_help():
 
 
 # ------------------------------------------------------------------------------ info
-def test_info(tmp_path):
+def test_info(tmp_path, config, invoke):
     out = tmp_path / "run.h5"
-    assert invoke("run", small_config(tmp_path), "--out", out, "--seed", 3, "-q").exit_code == 0
+    assert invoke("run", small_config(config), "--out", out, "--seed", 3, "-q").exit_code == 0
     res = invoke("info", out)
     assert res.exit_code == 0, res.output
     text = res.stdout
@@ -183,12 +154,10 @@ def _spike_count(path, pop):
         return None
 
 
-def _start_long_run(tmp_path, out):
-    cfg = small_config(tmp_path, block=100)
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "snnsim.cli.main", "run", str(cfg),
-                             "--out", str(out), "--steps", "200000000"],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+def _start_long_run(tmp_path, config, snnsim_cmd, out):
+    cfg = small_config(config, block=100)
+    proc = subprocess.Popen(snnsim_cmd("run", cfg, "--out", out, "--steps", 200000000),
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
@@ -200,9 +169,10 @@ def _start_long_run(tmp_path, out):
     pytest.fail(f"no spikes flushed within 30 s: {proc.communicate()}")
 
 
-def test_sigkill_leaves_readable_file(tmp_path):
+@pytest.mark.slow
+def test_sigkill_leaves_readable_file(tmp_path, config, invoke, snnsim_cmd):
     out = tmp_path / "killed.h5"
-    proc = _start_long_run(tmp_path, out)
+    proc = _start_long_run(tmp_path, config, snnsim_cmd, out)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     # A kill landing between an SWMR flush and the writer clearing the superblock's
@@ -217,10 +187,11 @@ def test_sigkill_leaves_readable_file(tmp_path):
     assert res.exit_code == 0 and "status: running" in res.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_signal_closes_file(tmp_path, sig, code):
+def test_signal_closes_file(tmp_path, sig, code, config, snnsim_cmd):
     out = tmp_path / "stopped.h5"
-    proc = _start_long_run(tmp_path, out)
+    proc = _start_long_run(tmp_path, config, snnsim_cmd, out)
     proc.send_signal(sig)
     try:
         _, err = proc.communicate(timeout=20)

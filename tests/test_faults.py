@@ -11,79 +11,28 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import snnsim
-from snnsim.cli.main import cli
 
-REPO = Path(__file__).resolve().parents[1]
 K, QUIET_STEPS = 50, 250   # block length; steps without input before the input switches on
 
-RUN = """
-[network]
-n_in = 4
-[[layer]]
-name = "hid"
-w_in_scale = {w_in_scale}
-  [[layer.population]]
-  type = "lif"
-  n = 6
-[input]
-type = "spikes"
-path = "x.npy"
-[record]
-variables = ["v"]
-block = {block}
-buffer_steps = {block}
-"""
 
-TRAIN = """
-[network]
-n_in = 40
-seed = 2
-[[layer]]
-name = "hidden"
-w_in_scale = 4.0
-  [[layer.population]]
-  type = "alif"
-  n = 16
-  v_th = 0.6
-  beta = 1.7
-  tau_a = 2000.0
-[[layer]]
-name = "top"
-  [[layer.population]]
-  type = "lif"
-  n = 8
-  v_th = 0.6
-[readout]
-n = 2
-[task]
-name = "evidence_accumulation"
-n_cues = 3
-delay_ms = 300.0
-[train]
-rule = "eprop"
-feedback = "adaptive"
-iterations = {iterations}
-batch = 4
-lr = {lr}
-checkpoint_every = 1
-"""
+def run_config(config, *, w_in_scale=1.0, block=20, name="ok.toml"):
+    """tests/configs/faults_run.toml (input from x.npy) with this input scale and block."""
+    return config("faults_run", {"layer.0.w_in_scale": w_in_scale, "record.block": block,
+                                 "record.buffer_steps": block}, filename=name)
 
 
-def invoke(*args):
-    res = CliRunner().invoke(cli, [str(a) for a in args])
-    assert isinstance(res.exception, (SystemExit, type(None))), repr(res.exception)
-    assert "Traceback" not in res.output
-    return res
+def train_config(config, *, iterations, lr, name, **extra):
+    """tests/configs/faults_train.toml with these iterations and rate (and train.<extra>)."""
+    return config("faults_train", {"train.iterations": iterations, "train.lr": lr,
+                                   **{f"train.{k}": v for k, v in extra.items()}}, filename=name)
 
 
 def quiet_then_spiking(path, steps=400):
@@ -120,10 +69,9 @@ def test_simulate_raises_divergence_and_keeps_earlier_blocks(how):
     assert rec.t0 == list(range(0, QUIET_STEPS, K))   # every block before the fault, not it
 
 
-def test_cli_run_divergence_exit_1_keeps_blocks(tmp_path):
+def test_cli_run_divergence_exit_1_keeps_blocks(tmp_path, config, invoke):
     quiet_then_spiking(tmp_path / "x.npy")
-    cfg, out = tmp_path / "div.toml", tmp_path / "div.h5"
-    cfg.write_text(RUN.format(w_in_scale=3e37, block=K))
+    cfg, out = run_config(config, w_in_scale=3e37, block=K, name="div.toml"), tmp_path / "div.h5"
     res = invoke("run", cfg, "--out", out)
     assert res.exit_code == 1, res.output
     assert len(res.stderr.splitlines()) == 1 and res.stderr.startswith("Error: ")
@@ -136,9 +84,9 @@ def test_cli_run_divergence_exit_1_keeps_blocks(tmp_path):
     assert "status: diverged" in invoke("info", out).stdout
 
 
-def test_cli_train_divergence_exit_1_keeps_log(tmp_path):
-    cfg, out = tmp_path / "t.toml", tmp_path / "t.h5"
-    cfg.write_text(TRAIN.format(iterations=5, lr=1e37) + 'optimizer = "sgd"\n')
+def test_cli_train_divergence_exit_1_keeps_log(tmp_path, config, invoke):
+    cfg = train_config(config, iterations=5, lr=1e37, optimizer="sgd", name="t.toml")
+    out = tmp_path / "t.h5"
     res = invoke("train", cfg, "--out", out)
     assert res.exit_code == 1, res.output
     assert len(res.stderr.splitlines()) == 1 and "became NaN/inf" in res.stderr
@@ -161,14 +109,12 @@ def _weights(path):
         return {k: f["weights"][k][()] for k in f["weights"]}
 
 
-def test_sigterm_train_then_resume_is_bit_identical(tmp_path):
+@pytest.mark.slow
+def test_sigterm_train_then_resume_is_bit_identical(tmp_path, config, invoke, snnsim_cmd):
     n_iter = 24
-    cfg = tmp_path / "t.toml"
-    cfg.write_text(TRAIN.format(iterations=n_iter, lr=0.005))
+    cfg = train_config(config, iterations=n_iter, lr=0.005, name="t.toml")
     ref, part = tmp_path / "ref.h5", tmp_path / "part.h5"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.Popen([sys.executable, "-m", "snnsim.cli.main", "train", str(cfg),
-                             "--out", str(part)], cwd=tmp_path, env=env,
+    proc = subprocess.Popen(snnsim_cmd("train", cfg, "--out", part), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
@@ -205,11 +151,9 @@ def test_sigterm_train_then_resume_is_bit_identical(tmp_path):
 
 
 # ---------------------------------------------------------------------------- outputs
-def _ok_config(tmp_path):
+def _ok_config(tmp_path, config):
     quiet_then_spiking(tmp_path / "x.npy", steps=60)
-    cfg = tmp_path / "ok.toml"
-    cfg.write_text(RUN.format(w_in_scale=1.0, block=20))
-    return cfg
+    return run_config(config)
 
 
 def _one_line_exit_2(res, *needles):
@@ -221,10 +165,10 @@ def _one_line_exit_2(res, *needles):
 
 
 @pytest.mark.parametrize("command", ["run", "train"])
-def test_existing_output_refused(tmp_path, command):
-    cfg = _ok_config(tmp_path)
+def test_existing_output_refused(tmp_path, command, config, invoke):
+    cfg = _ok_config(tmp_path, config)
     if command == "train":
-        cfg.write_text(TRAIN.format(iterations=1, lr=0.005))
+        train_config(config, iterations=1, lr=0.005, name=cfg.name)
     out = tmp_path / "exists.h5"
     out.write_bytes(b"keep me")
     _one_line_exit_2(invoke(command, cfg, "--out", out), "already exists", "--overwrite")
@@ -243,10 +187,10 @@ def _unwritable(tmp_path):
 
 
 @pytest.mark.parametrize("command", ["run", "train"])
-def test_unwritable_output_one_line_exit_2(tmp_path, command):
-    cfg = _ok_config(tmp_path)
+def test_unwritable_output_one_line_exit_2(tmp_path, command, config, invoke):
+    cfg = _ok_config(tmp_path, config)
     if command == "train":
-        cfg.write_text(TRAIN.format(iterations=1, lr=0.005))
+        train_config(config, iterations=1, lr=0.005, name=cfg.name)
     for out in _unwritable(tmp_path):
         _one_line_exit_2(invoke(command, cfg, "--out", out), str(out.parent))
         assert not out.exists()

@@ -7,6 +7,7 @@ this found (kept as regressions). Case counts: see ``fuzz_strategies.report``.
 import math
 
 import numpy as np
+import pytest
 from hypothesis import example, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -36,6 +37,7 @@ def _expect_config_error(fn, *args, **kw):
         return None
 
 
+@pytest.mark.slow
 @settings(max_examples=int(600 * SCALE), **SETTINGS)
 @given(kind=st.sampled_from([snnsim.LIF, snnsim.ALIF]), n=st.one_of(st.integers(1, 5), HOSTILE),
        kw=st.dictionaries(st.sampled_from(["tau_m", "v_th", "t_ref", "gamma", "beta", "tau_a",
@@ -58,6 +60,7 @@ def test_api_populations_and_readout(kind, n, kw, ro):
             assert y.shape == (1, 4, readout.n)
 
 
+@pytest.mark.slow
 @settings(max_examples=int(600 * SCALE), **SETTINGS)
 @given(layer_kw=st.dictionaries(st.sampled_from(["recurrent", "p_in", "p_rec", "autapses", "delay",
                                                  "w_in_scale", "w_rec_scale", "name"]),
@@ -108,6 +111,7 @@ ARRAYS = st.one_of(
                       max_size=3), max_size=2))
 
 
+@pytest.mark.slow
 @settings(max_examples=int(600 * SCALE), **SETTINGS)
 @given(x=ARRAYS, dtype=st.sampled_from(["float32", "float64"]),
        sim=st.dictionaries(st.sampled_from(["steps", "batch", "block", "rng"]),
@@ -135,6 +139,7 @@ def test_api_forward_and_simulate(x, dtype, sim):
             pass
 
 
+@pytest.mark.slow
 @settings(max_examples=int(500 * SCALE), **SETTINGS)
 @given(x=st.one_of(st.just("ok"), ARRAYS), target=st.one_of(st.just("ok"), ARRAYS),
        rule=st.one_of(st.sampled_from(RULES + ["deep-eprop-spatial", "eprop-m0"]), HOSTILE),

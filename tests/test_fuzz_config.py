@@ -16,6 +16,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from hypothesis import assume, example, given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
@@ -23,9 +24,9 @@ from hypothesis.extra import numpy as hnp
 import snnsim
 from snnsim.config import build, validate
 from snnsim.cli.main import cli
-from fuzz_strategies import (COUNTS, GARBAGE, SCALE, SETTINGS, STEPS, WORKDIR, dump_toml,
-                             hostile_configs, hostile_train_configs, report, train_configs,
-                             valid_configs)
+from fuzz_strategies import (COUNTS, GARBAGE, SCALE, SETTINGS, STEPS, WORKDIR, hostile_configs,
+                             hostile_train_configs, report, train_configs, valid_configs)
+from toml_writer import dump_toml
 
 
 # ------------------------------------------------------------------------- checks
@@ -102,6 +103,7 @@ def cli_run(cfg, tmp):
 
 
 # ----------------------------------------------------------------------- API: configs
+@pytest.mark.slow
 @settings(max_examples=int(500 * SCALE), **SETTINGS)
 @given(cfg=valid_configs())
 def test_valid_configs_build_and_simulate(cfg):
@@ -110,6 +112,7 @@ def test_valid_configs_build_and_simulate(cfg):
     assert kind == "ok", info
 
 
+@pytest.mark.slow
 @settings(max_examples=int(2000 * SCALE), **SETTINGS)
 @given(cfg=hostile_configs())
 @example(cfg={"network": {"n_in": 10**12}, "layer": [{"population": [{"type": "lif", "n": 1}]}],
@@ -132,6 +135,7 @@ def _tmpdir():
     return Path(tempfile.mkdtemp(dir=WORKDIR))
 
 
+@pytest.mark.slow
 @settings(max_examples=int(300 * SCALE), **SETTINGS)
 @given(cfg=st.one_of(valid_configs(), hostile_configs(), hostile_configs()))
 def test_cli_run_valid_or_one_line_error(cfg):
@@ -148,6 +152,7 @@ NPY = st.one_of(
         lambda s: np.full((s[0], s[1], 3), s[2])))
 
 
+@pytest.mark.slow
 @settings(max_examples=int(150 * SCALE), **SETTINGS)
 @given(arr=NPY, kind=st.sampled_from(["spikes", "current"]),
        extra=st.dictionaries(st.sampled_from(["steps", "batch"]), st.one_of(st.integers(-1, 40), GARBAGE)))
@@ -165,6 +170,7 @@ def test_cli_npy_inputs(arr, kind, extra):
 
 
 # -------------------------------------------------------------------- CLI: snnsim train
+@pytest.mark.slow
 @settings(max_examples=int(60 * SCALE), **SETTINGS)
 @given(cfg=st.one_of(train_configs(), hostile_train_configs()))
 @example(cfg={"network": {"n_in": 5},   # 2 layers + checkpoints: segfaulted in del f["checkpoint"]

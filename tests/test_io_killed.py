@@ -1,6 +1,5 @@
 """A SIGKILLed writer process must leave a readable file holding every flushed block."""
 
-import os
 import queue
 import signal
 import subprocess
@@ -14,7 +13,8 @@ import pytest
 
 from snnsim.io import H5Writer, clear_write_flags, open_h5, open_run
 
-REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow     # every test starts (and kills) a writer process
+
 K, B, EVERY, DT = 40, 2, 3, 0.5
 POPS = {"a": 30, "b": 5}
 
@@ -67,11 +67,11 @@ class Child:
     """The writer subprocess and the stop_step values it reported after each flush."""
 
     def __init__(self, path, timeout=20.0):
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
         self.timeout, self.stops = timeout, []
+        # run from the file's directory: the installed snnsim, not the source tree's
         self.proc = subprocess.Popen([sys.executable, "-c", CHILD, str(path)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     cwd=Path(path).parent)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
 

@@ -3,69 +3,19 @@
 The MPI runs are skipped (with the reason) unless ``mpiexec`` is on PATH and mpi4py imports
 in this interpreter (``.ci/run`` installs Debian's openmpi and PyPI's mpi4py).
 """
-import os
-import shutil
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from snnsim.cli.main import cli
 from snnsim.errors import ConfigError
 from snnsim.parallel import shard_slice
 
-CONFIG = """
-[network]
-n_in = 40
-seed = 3
-dtype = "float64"
-[[layer]]
-name = "hidden"
-w_in_scale = 4.0
-  [[layer.population]]
-  type = "lif"
-  n = 12
-  v_th = 0.6
-[readout]
-n = 2
-[task]
-name = "evidence_accumulation"
-n_cues = 3
-delay_ms = 200.0
-[train]
-rule = "{rule}"
-iterations = 3
-batch = {batch}
-lr = 0.005
-checkpoint_every = 2
-"""
 
-
-def _mpi_missing():
-    if shutil.which("mpiexec") is None:
-        return "mpiexec is not on PATH (apt-get install openmpi-bin libopenmpi-dev)"
-    try:
-        import mpi4py  # noqa: F401  (the package only: MPI itself is initialised by the ranks)
-    except ImportError:
-        return "mpi4py is not installed (pip install 'snnsim[mpi]')"
-    return None
-
-
-def _mpiexec(n, args, cwd):
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1", PRTE_MCA_rmaps_default_mapping_policy=":oversubscribe")
-    cmd = ["mpiexec", "-n", str(n), sys.executable, "-m", "snnsim.cli.main", *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-
-
-def _datasets(path):
-    out = {}
-    with h5py.File(path, "r") as f:
-        f.visititems(lambda k, o: out.__setitem__(k, o[()]) if isinstance(o, h5py.Dataset) else None)
-    return out
+def write(config, rule="eprop", batch=4):
+    """tests/configs/mpi_train.toml with this rule and batch, as c.toml."""
+    return config("mpi_train", {"train.rule": rule, "train.batch": batch}, filename="c.toml")
 
 
 def test_shards_are_contiguous_balanced_and_cover_the_batch():
@@ -79,11 +29,10 @@ def test_shards_are_contiguous_balanced_and_cover_the_batch():
         shard_slice(2, 0, 3)
 
 
-def test_mpi_flag_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch):
+def test_mpi_flag_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch, config, invoke):
     monkeypatch.setitem(sys.modules, "mpi4py", None)    # import mpi4py -> ImportError
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(CONFIG.format(rule="eprop", batch=4))
-    res = CliRunner().invoke(cli, ["train", str(cfg), "--mpi", "-o", str(tmp_path / "a.h5")])
+    cfg = write(config)
+    res = invoke("train", cfg, "--mpi", "-o", tmp_path / "a.h5")
     assert res.exit_code == 2
     assert "--mpi: needs mpi4py: pip install 'snnsim[mpi]'" in res.output
     assert len(res.output.strip().splitlines()) == 1
@@ -92,21 +41,17 @@ def test_mpi_flag_without_mpi4py_is_a_one_line_error(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rule,batch", [("eprop", 4), ("bptt", 4), ("eprop", 3)])
-def test_two_ranks_equal_the_single_process_run(tmp_path, rule, batch):
-    reason = _mpi_missing()
-    if reason:
-        pytest.skip(reason)
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(CONFIG.format(rule=rule, batch=batch))
-    single = subprocess.run([sys.executable, "-m", "snnsim.cli.main", "train", str(cfg),
-                             "-o", "single.h5", "-q"], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=600)
+def test_two_ranks_equal_the_single_process_run(tmp_path, rule, batch, config, read_h5, snnsim_cmd,
+                                                mpiexec):
+    cfg = write(config, rule, batch)
+    single = subprocess.run(snnsim_cmd("train", cfg, "-o", "single.h5", "-q"), cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
     assert single.returncode == 0, single.stderr
-    res = _mpiexec(2, ["train", str(cfg), "--mpi", "-o", "mpi.h5"], tmp_path)
+    res = mpiexec(2, "train", cfg, "--mpi", "-o", "mpi.h5", cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     # rank 0 alone prints the summary and writes the file
     assert res.stdout.count("3 iterations") == 1 and "2 MPI ranks" in res.stdout
-    a, b = _datasets(tmp_path / "single.h5"), _datasets(tmp_path / "mpi.h5")
+    a, b = read_h5(tmp_path / "single.h5"), read_h5(tmp_path / "mpi.h5")
     assert set(a) == set(b)
     assert a["training/iteration"].tolist() == b["training/iteration"].tolist() == [1, 2, 3]
     for key in sorted(a):
@@ -116,27 +61,23 @@ def test_two_ranks_equal_the_single_process_run(tmp_path, rule, batch):
 
 
 @pytest.mark.slow
-def test_two_ranks_resume_and_refuse_a_batch_smaller_than_the_ranks(tmp_path):
-    reason = _mpi_missing()
-    if reason:
-        pytest.skip(reason)
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(CONFIG.format(rule="eprop", batch=4))
-    full = subprocess.run([sys.executable, "-m", "snnsim.cli.main", "train", str(cfg),
-                           "-o", "full.h5", "-q", "--iterations", "4"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=600)
+def test_two_ranks_resume_and_refuse_a_batch_smaller_than_the_ranks(tmp_path, config, read_h5,
+                                                                    snnsim_cmd, mpiexec):
+    cfg = write(config)
+    full = subprocess.run(snnsim_cmd("train", cfg, "-o", "full.h5", "-q", "--iterations", 4),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert full.returncode == 0, full.stderr
-    assert _mpiexec(2, ["train", str(cfg), "--mpi", "-o", "part.h5", "--iterations", "2", "-q"],
-                    tmp_path).returncode == 0
-    res = _mpiexec(2, ["train", str(cfg), "--mpi", "--resume", "part.h5", "--iterations", "4", "-q"],
-                   tmp_path)
+    assert mpiexec(2, "train", cfg, "--mpi", "-o", "part.h5", "--iterations", 2, "-q",
+                   cwd=tmp_path).returncode == 0
+    res = mpiexec(2, "train", cfg, "--mpi", "--resume", "part.h5", "--iterations", 4, "-q",
+                  cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
-    a, b = _datasets(tmp_path / "full.h5"), _datasets(tmp_path / "part.h5")
+    a, b = read_h5(tmp_path / "full.h5"), read_h5(tmp_path / "part.h5")
     assert b["training/iteration"].tolist() == [1, 2, 3, 4]
     for key in ("training/loss", "weights/hidden.w_in", "weights/readout.w_out"):
         np.testing.assert_allclose(b[key], a[key], rtol=1e-10, atol=0, err_msg=key)
-    cfg.write_text(CONFIG.format(rule="eprop", batch=1))
-    res = _mpiexec(2, ["train", str(cfg), "--mpi", "-o", "small.h5"], tmp_path)
+    write(config, batch=1)
+    res = mpiexec(2, "train", cfg, "--mpi", "-o", "small.h5", cwd=tmp_path)
     assert res.returncode == 2
     errors = [ln for ln in res.stderr.splitlines() if ln.startswith("Error:")]
     assert errors == ["Error: train.batch: must be >= the number of MPI ranks (2) so that every "

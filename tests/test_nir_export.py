@@ -7,62 +7,19 @@ import json
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from snnsim.cli.main import cli
 from snnsim.nir_export import load_trained, to_nir
 
 nir = pytest.importorskip("nir", reason="nir is not installed (pip install 'snnsim[nir]')")
 
-CONFIG = """
-[network]
-n_in = 40
-seed = 2
-dtype = "float64"
-[[layer]]
-name = "l0"
-w_in_scale = 4.0
-p_rec = 0.5
-  [[layer.population]]
-  type = "lif"
-  name = "fast"
-  n = 6
-  tau_m = 10.0
-  v_th = 0.6
-  [[layer.population]]
-  type = "{type1}"
-  name = "slow"
-  n = 5
-  tau_m = 30.0
-  v_th = 0.5
-  regular_spike_arrival = false{extra}
-[[layer]]
-name = "l1"
-delay = true
-w_in_scale = 3.0
-  [[layer.population]]
-  type = "lif"
-  n = 7
-  v_th = 0.4
-[readout]
-n = 2
-tau_out = 25.0
-[task]
-name = "evidence_accumulation"
-n_cues = 3
-delay_ms = 100.0
-[train]
-rule = "bptt"
-iterations = 2
-batch = 2
-"""
 
-
-def train(tmp_path, type1="lif", extra=""):
-    cfg = tmp_path / "c.toml"
-    cfg.write_text(CONFIG.format(type1=type1, extra=extra))
+def train(tmp_path, config, invoke, type1="lif", **extra):
+    """Train tests/configs/nir_train.toml, its population "slow" of this type and with the
+    ``extra`` parameters; the path of the HDF5 file."""
+    slow = {f"layer.0.population.1.{k}": v for k, v in dict(type=type1, **extra).items()}
+    cfg = config("nir_train", slow, filename="c.toml")
     out = tmp_path / "train.h5"
-    res = CliRunner().invoke(cli, ["train", str(cfg), "-o", str(out), "-q", "--overwrite"])
+    res = invoke("train", cfg, "-o", out, "-q", "--overwrite")
     assert res.exit_code == 0, res.output
     return out
 
@@ -104,10 +61,10 @@ def simulate_graph(g, x, dt):
     return np.stack(ys, axis=1)
 
 
-def test_export_reads_back_with_weights_parameters_and_dynamics(tmp_path):
-    h5 = train(tmp_path)
+def test_export_reads_back_with_weights_parameters_and_dynamics(tmp_path, config, invoke):
+    h5 = train(tmp_path, config, invoke)
     out = tmp_path / "net.nir"
-    res = CliRunner().invoke(cli, ["export-nir", str(h5), "-o", str(out)])
+    res = invoke("export-nir", h5, "-o", out)
     assert res.exit_code == 0, res.output
     assert "1 Delay" in res.output and "2 LIF" in res.output
     g = nir.read(out)
@@ -145,12 +102,12 @@ def test_export_reads_back_with_weights_parameters_and_dynamics(tmp_path):
     assert y.std() > 0
     np.testing.assert_allclose(simulate_graph(g, x, dt), y, rtol=1e-9, atol=1e-12)
     # an existing output is refused
-    res = CliRunner().invoke(cli, ["export-nir", str(h5), "-o", str(out)])
+    res = invoke("export-nir", h5, "-o", out)
     assert res.exit_code == 2 and "already exists" in res.output
 
 
-def test_checkpoint_weights_when_the_run_did_not_finish(tmp_path):
-    h5 = train(tmp_path)
+def test_checkpoint_weights_when_the_run_did_not_finish(tmp_path, config, invoke):
+    h5 = train(tmp_path, config, invoke)
     with h5py.File(h5, "r+") as f:
         f.copy("weights", "checkpoint/weights")
         w = f["weights/l0.w_in"][()]
@@ -161,20 +118,21 @@ def test_checkpoint_weights_when_the_run_did_not_finish(tmp_path):
 
 
 @pytest.mark.parametrize("type1,extra,field", [
-    ("alif", "\n  beta = 0.5", "layer[0].population[1].beta: an adaptive threshold"),
-    ("lif", "\n  t_ref = 2.0", "layer[0].population[1].t_ref: refractoriness"),
+    ("alif", {"beta": 0.5}, "layer[0].population[1].beta: an adaptive threshold"),
+    ("lif", {"t_ref": 2.0}, "layer[0].population[1].t_ref: refractoriness"),
 ])
-def test_what_nir_cannot_express_is_refused_naming_the_field(tmp_path, type1, extra, field):
-    h5 = train(tmp_path, type1, extra)
-    res = CliRunner().invoke(cli, ["export-nir", str(h5), "-o", str(tmp_path / "n.nir")])
+def test_what_nir_cannot_express_is_refused_naming_the_field(tmp_path, type1, extra, field, config,
+                                                             invoke):
+    h5 = train(tmp_path, config, invoke, type1, **extra)
+    res = invoke("export-nir", h5, "-o", tmp_path / "n.nir")
     assert res.exit_code == 2
     assert res.output.startswith(f"Error: {field}") and len(res.output.strip().splitlines()) == 1
     assert not (tmp_path / "n.nir").exists() and not list(tmp_path.glob(".n.nir*"))
 
 
-def test_alif_with_zero_beta_is_a_lif_and_exports(tmp_path):
-    h5 = train(tmp_path, "alif", "\n  beta = 0.0")
-    res = CliRunner().invoke(cli, ["export-nir", str(h5), "-o", str(tmp_path / "n.nir"), "-q"])
+def test_alif_with_zero_beta_is_a_lif_and_exports(tmp_path, config, invoke):
+    h5 = train(tmp_path, config, invoke, "alif", beta=0.0)
+    res = invoke("export-nir", h5, "-o", tmp_path / "n.nir", "-q")
     assert res.exit_code == 0, res.output
     assert json.loads(h5py.File(h5, "r").attrs["config"])["layer"][0]["population"][1]["type"] == "alif"
     assert isinstance(nir.read(tmp_path / "n.nir").nodes["l0"], nir.LIF)

@@ -5,6 +5,8 @@ import pytest
 from snnsim.learning import bptt
 from nets import make_data, make_net
 
+pytestmark = pytest.mark.slow     # finite differences: every test takes > 5 s
+
 
 def fd_grad(net, x, tg, loss, h=1e-4):
     """Fourth-order central differences (error O(h^4) + rounding ~1e-16 |E| / h)."""

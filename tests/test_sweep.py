@@ -1,69 +1,19 @@
 """snnsim sweep: a 2x2 grid of tiny training runs in local processes (and over MPI), the
 summary table, and one-line errors for a bad grid before anything runs."""
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from snnsim.cli.main import cli
 from snnsim.sweep import dump_toml, load_sweep, read_summary
-
-BASE = """
-[network]
-n_in = 40
-seed = 1
-[[layer]]
-name = "hidden"
-w_in_scale = 4.0
-  [[layer.population]]
-  type = "lif"
-  n = 10
-  v_th = 0.6
-[readout]
-n = 2
-[task]
-name = "evidence_accumulation"
-n_cues = 3
-delay_ms = 100.0
-[train]
-rule = "eprop"
-iterations = 2
-batch = 2
-test_batch = 2
-"""
-
-RUN_BASE = """
-[network]
-n_in = 5
-[[layer]]
-  [[layer.population]]
-  type = "lif"
-  n = 4
-[input]
-type = "poisson"
-rate = 50.0
-steps = 50
-"""
-
-SWEEP = """
-base = "base.toml"
-out_dir = "out"
-[grid]
-"train.lr" = [0.001, 0.003]
-"train.rule" = ["eprop", "bptt"]
-"""
 
 
 @pytest.fixture
-def sweep_dir(tmp_path):
-    (tmp_path / "base.toml").write_text(BASE)
-    (tmp_path / "sweep.toml").write_text(SWEEP)
+def sweep_dir(tmp_path, config):
+    """tests/configs/sweep_base_train.toml as base.toml and sweep_grid.toml as sweep.toml."""
+    config("sweep_base_train", filename="base.toml")
+    config("sweep_grid", filename="sweep.toml")
     return tmp_path
 
 
@@ -84,8 +34,9 @@ def _check_summary(out, expected_points):
 POINTS = [("0", 0.001, "eprop"), ("1", 0.001, "bptt"), ("2", 0.003, "eprop"), ("3", 0.003, "bptt")]
 
 
-def test_grid_of_four_points_in_two_local_processes(sweep_dir):
-    res = CliRunner().invoke(cli, ["sweep", str(sweep_dir / "sweep.toml"), "--jobs", "2"])
+@pytest.mark.slow
+def test_grid_of_four_points_in_two_local_processes(sweep_dir, invoke):
+    res = invoke("sweep", sweep_dir / "sweep.toml", "--jobs", "2")
     assert res.exit_code == 0, res.output
     out = sweep_dir / "out"
     rows = _check_summary(out, POINTS)
@@ -96,14 +47,15 @@ def test_grid_of_four_points_in_two_local_processes(sweep_dir):
     # each point's config file reruns the point on its own
     assert (out / "point_3.toml").read_text().startswith("# sweep.toml point 3: train.lr=0.003")
     # an existing output is refused (exit 2, one line) unless --overwrite
-    res = CliRunner().invoke(cli, ["sweep", str(sweep_dir / "sweep.toml")])
+    res = invoke("sweep", sweep_dir / "sweep.toml")
     assert res.exit_code == 2 and "point_0.h5 already exists; pass --overwrite" in res.output
     assert len(res.output.strip().splitlines()) == 1
 
 
-def test_bad_grid_key_is_one_line_before_anything_runs(sweep_dir):
-    (sweep_dir / "bad.toml").write_text(SWEEP.replace('"train.lr"', '"train.lrr"'))
-    res = CliRunner().invoke(cli, ["sweep", str(sweep_dir / "bad.toml")])
+def test_bad_grid_key_is_one_line_before_anything_runs(sweep_dir, invoke):
+    grid = (sweep_dir / "sweep.toml").read_text()
+    (sweep_dir / "bad.toml").write_text(grid.replace('"train.lr"', '"train.lrr"'))
+    res = invoke("sweep", sweep_dir / "bad.toml")
     assert res.exit_code == 2
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: grid point 0 (train.lrr=0.001")
@@ -118,20 +70,20 @@ def test_bad_grid_key_is_one_line_before_anything_runs(sweep_dir):
                        "grid point 1 (train.lr=-1.0): train.lr: must be > 0"),
                       ('base = "nope.toml"\n[grid]\n"train.lr" = [0.1]\n', "nope.toml: no such file")]:
         (sweep_dir / "bad.toml").write_text(text)
-        res = CliRunner().invoke(cli, ["sweep", str(sweep_dir / "bad.toml")])
+        res = invoke("sweep", sweep_dir / "bad.toml")
         assert res.exit_code == 2 and msg in res.output, (text, res.output)
         assert len(res.output.strip().splitlines()) == 1
 
 
-def test_points_without_train_are_runs_and_configs_round_trip(tmp_path):
-    (tmp_path / "base.toml").write_text(RUN_BASE)
+def test_points_without_train_are_runs_and_configs_round_trip(tmp_path, config, invoke):
+    config("sweep_base_run", filename="base.toml")
     (tmp_path / "s.toml").write_text('base = "base.toml"\n[grid]\n"network.seed" = [1, 2]\n')
     sweep = load_sweep(tmp_path / "s.toml", out_dir=tmp_path / "o")
     assert sweep.modes == ["run", "run"] and sweep.points == [{"network.seed": 1}, {"network.seed": 2}]
     import tomllib
     raw = {"a": {"s": 'q"\\\n\x7f é', "f": [1.5, float("inf")], "t": [{"x": True}], "k.k": 1}}
     assert tomllib.loads(dump_toml(raw)) == raw
-    res = CliRunner().invoke(cli, ["sweep", str(tmp_path / "s.toml"), "--out-dir", str(tmp_path / "o"), "-q"])
+    res = invoke("sweep", tmp_path / "s.toml", "--out-dir", tmp_path / "o", "-q")
     assert res.exit_code == 0, res.output
     rows = read_summary(tmp_path / "o" / "summary.csv")
     assert [r["status"] for r in rows] == ["ok", "ok"] and rows[0]["final_loss"] == ""
@@ -140,15 +92,8 @@ def test_points_without_train_are_runs_and_configs_round_trip(tmp_path):
 
 
 @pytest.mark.slow
-def test_points_shared_over_two_mpi_ranks(sweep_dir):
-    if shutil.which("mpiexec") is None:
-        pytest.skip("mpiexec is not on PATH (apt-get install openmpi-bin libopenmpi-dev)")
-    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'snnsim[mpi]')")
-    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-               OMPI_MCA_rmaps_base_oversubscribe="1")
-    res = subprocess.run(["mpiexec", "-n", "2", sys.executable, "-m", "snnsim.cli.main", "sweep",
-                          "sweep.toml", "--mpi", "--out-dir", "mpi_out"], cwd=sweep_dir, env=env,
-                         capture_output=True, text=True, timeout=600)
+def test_points_shared_over_two_mpi_ranks(sweep_dir, mpiexec):
+    res = mpiexec(2, "sweep", "sweep.toml", "--mpi", "--out-dir", "mpi_out", cwd=sweep_dir)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "[rank 1] point 1 done" in res.stderr and "[rank 0] point 2 done" in res.stderr
     assert res.stdout.count("summary:") == 1     # rank 0 gathers and prints the table

@@ -3,6 +3,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import snnsim.kernels
 
 
@@ -64,8 +66,10 @@ SCRIPT = textwrap.dedent(r"""
 """)
 
 
-def test_warmup_covers_the_signatures_used_by_the_package():
+@pytest.mark.slow
+def test_warmup_covers_the_signatures_used_by_the_package(tmp_path):
     """In a fresh process: after warmup, forward/BPTT/e-prop runs compile nothing new."""
-    res = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600)
+    res = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=600,
+                         cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "OK" in res.stdout
