@@ -1,7 +1,27 @@
-"""Helpers shared by the learning rules: inputs, layer inputs with delays, gradient dicts."""
+"""Helpers shared by the learning rules: inputs, layer inputs with delays, gradient dicts,
+and the reset convention.
+
+Reset convention of the approximate rules (the reset -v_th z_j^{t-1} is a path from neuron j
+to itself):
+- ``"detach"``: the reset is an explicit self hop, W~ = zeta W_rec - v_th I, cut with the lateral
+  weights at order 0 (Bellec et al. 2020's code and NEST's e-prop);
+- ``"local"``: the reset stays in the within-neuron Jacobian,
+  dv^t/dv^{t-1} = alpha - v_th psi^{t-1},  dv^t/da^{t-1} = v_th beta psi^{t-1},
+  da^t/dv^{t-1} = psi^{t-1},              da^t/da^{t-1} = rho - beta psi^{t-1},
+  and a hop is one pass through zeta W_rec only.
+Exact rules (BPTT, RTRL) give the same gradient with either.
+"""
 import numpy as np
 
+from .. import validate as V
 from ..inputs import as_source
+
+RESETS = ("detach", "local")
+
+
+def check_reset(reset):
+    """Validated reset convention ("detach" or "local"); ConfigError naming ``reset`` otherwise."""
+    return V.choice("reset", reset, RESETS)
 
 
 def sequence(net, inputs):
