@@ -4,7 +4,7 @@
 Every weight update closes the window engine's window, so with frequent updates it runs many
 short windows (each with its backward sweeps and carried-trace products), whereas the trace
 engine's cost does not depend on the update interval. This measures where the two cross,
-which sets ``snnsim.learning.eprop.AUTO_MIN_WINDOW`` (the Trainer's ``engine="auto"``).
+which sets ``snnsim.learning.options.AUTO_MIN_WINDOW`` (the Trainer's ``engine="auto"``).
 
 Network: 100 Poisson inputs at 5 %, one recurrent layer of 50 LIF + 50 ALIF, 2 readouts,
 float64, T = 500, c_reg = 0.1, gradients handed to a no-op update every k steps.
@@ -19,7 +19,7 @@ import numpy as np
 
 import snnsim
 from snnsim.learning import OnlineEprop
-from snnsim.learning.eprop import AUTO_MIN_WINDOW
+from snnsim.learning.options import AUTO_MIN_WINDOW
 from snnsim.learning.loss import window_mask
 
 

@@ -27,9 +27,10 @@ from .config_fields import (ANY, REQUIRED, _array_of_tables, _bool, _choice, _co
 from .config_train import task_section, train_section
 from .errors import ConfigError
 from .inputs import CurrentInput, PoissonInput, SpikeInput
-from .layer import Layer
+from .layer import Layer, layer_values
 from .network import DTYPES, SURROGATES, Network
-from .neurons import ALIF, LIF, Readout
+from .state import block_values
+from .neurons import ALIF, LIF, Readout, check_smooth_t_ref
 
 POP_TYPES = ("lif", "alif")
 INPUT_TYPES = ("poisson", "spikes", "current")
@@ -63,9 +64,8 @@ def _population(path, t, net):
     for key in ("tau_m", "tau_a"):
         if key in p:
             _min_tau(f"{path}.{key}", p[key], net["dt"])
-    if net["surrogate"] == "smooth" and any(np.atleast_1d(p["t_ref"]) > 0):
-        raise ConfigError(f"{path}.t_ref", "must be 0 with network.surrogate = 'smooth' "
-                                           "(refractoriness is not differentiable)")
+    if net["surrogate"] == "smooth":
+        check_smooth_t_ref(f"{path}.t_ref", p["t_ref"])
     return p
 
 
@@ -86,7 +86,7 @@ def _layers(path, value, ctx):
         n_pre, ns = out[-1]["n"] if out else ctx["network"]["n_in"], [p.get("n") for p in layer["population"]]
         if all(type(n) is int for n in ns):   # bound memory before any per-neuron array exists
             n = sum(ns)
-            V.fits_memory(f"{lp}.population", n_pre * n + (n * n if layer["recurrent"] else 0) + 16 * n,
+            V.fits_memory(f"{lp}.population", layer_values(n_pre, n, layer["recurrent"]),
                           f"{n} neurons with {n_pre} inputs")
         pops = [_population(f"{lp}.population[{j}]", p, ctx["network"])
                 for j, p in enumerate(layer["population"])]
@@ -176,8 +176,8 @@ def _record(path, t, ctx):
         "spikes": (_bool, True), "readout": (_bool, True)})
     if "input" in ctx:   # one block of input, layer histories and readout must fit in memory
         inp, k = ctx["input"], min(r["block"], ctx["input"]["steps"])
-        V.fits_memory("input.batch", inp["batch"] * k * (ctx["network"]["n_in"] + ctx["readout"]["n"]
-                                                         + 7 * sum(layers.values())),
+        V.fits_memory("input.batch", block_values(inp["batch"], k, ctx["network"]["n_in"],
+                                                  ctx["readout"]["n"], layers.values()),
                       f"blocks of {inp['batch']} trials x {k} steps (record.block)")
     chosen = list(layers) if r["populations"] == "all" else r["populations"]
     for name in r["neurons"]:

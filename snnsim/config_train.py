@@ -17,7 +17,7 @@ import numpy as np
 from . import validate as V
 from .config_fields import REQUIRED, _bool, _choice, _count, _count0, _fields, _nonneg, _table
 from .errors import ConfigError
-from .learning.eprop import ENGINES, FEEDBACK
+from .learning.options import ENGINES, FEEDBACK, RuleOptions
 from .learning.rules import parse_rule
 from .optim import OPTIMIZERS
 from .tasks import TASKS, make_task
@@ -117,6 +117,18 @@ def task_factory(cfg, dt, which="train"):
     return lambda rng: make_task(name, rng, batch=batch, dt=dt, **opts)
 
 
+def train_options(cfg):
+    """The :class:`~snnsim.trainer.TrainOptions` of a validated config (fields already checked
+    by :func:`train_section`)."""
+    from .trainer import TrainOptions
+    tr = cfg["train"]
+    learning = RuleOptions(feedback=tr["feedback"], c_reg=tr["c_reg"], f_target=tr["f_target"],
+                           engine=tr["engine"], window_mb=tr["window_mb"], block=tr["block"])
+    return TrainOptions(rule=tr["rule"], learning=learning,
+                        update_every=tr["update_every"] or None, seed=cfg["network"]["seed"],
+                        val_every=tr["val_every"], patience=tr["patience"])
+
+
 def make_trainer(cfg, net, comm=None):
     """The Trainer of a validated config with [task] and [train] sections.
 
@@ -125,12 +137,9 @@ def make_trainer(cfg, net, comm=None):
     from .optim import make_optimizer
     from .trainer import Trainer
     tr, dt = cfg["train"], net.dt
-    return Trainer(net, task_factory(cfg, dt, "train"), rule=tr["rule"],
+    return Trainer(net, task_factory(cfg, dt, "train"),
                    optimizer=make_optimizer(tr["optimizer"], lr=tr["lr"]),
-                   feedback=tr["feedback"], c_reg=tr["c_reg"], f_target=tr["f_target"],
-                   update_every=tr["update_every"], block=tr["block"], engine=tr["engine"],
-                   window_mb=tr["window_mb"], seed=cfg["network"]["seed"],
-                   val_every=tr["val_every"], patience=tr["patience"],
+                   options=train_options(cfg),
                    val_task=task_factory(cfg, dt, "val") if tr["val_every"] else None,
                    test_task=task_factory(cfg, dt, "test") if tr["test_batch"] else None,
                    comm=comm)

@@ -17,6 +17,12 @@ from .neurons import LIF
 PARAM_NAMES = ("alpha", "zeta", "v_th", "beta", "rho", "gamma", "ref_steps")
 
 
+def layer_values(n_pre, n, recurrent):
+    """Values a layer of n neurons with n_pre inputs holds: weights (dense), recurrent weights
+    and 16 per-neuron arrays (the estimate every memory check of a layer uses)."""
+    return n_pre * n + (n * n if recurrent else 0) + 16 * n
+
+
 @dataclass
 class Layer:
     populations: list

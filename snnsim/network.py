@@ -11,9 +11,9 @@ import numpy as np
 from . import validate as V
 from .errors import ConfigError
 from .inputs import PoissonInput, as_source
-from .layer import Layer
-from .neurons import Readout
-from .state import LayerBlock, NetState
+from .layer import Layer, layer_values
+from .neurons import Readout, check_smooth_t_ref
+from .state import LayerBlock, NetState, block_values
 from snnsim.kernels import forward as K
 
 SURROGATES = {"piecewise": K.SURROGATE_PIECEWISE, "smooth": K.SURROGATE_SMOOTH}
@@ -45,15 +45,17 @@ class Network:
             raise ConfigError("network.layers", f"layer names must be unique, got {names}")
         n_pre = self.n_in
         for layer in layers:   # one-line errors, not MemoryError, for sizes that cannot fit
-            V.fits_memory(f"{layer.name}.n", n_pre * layer.n + layer.recurrent * layer.n ** 2,
+            V.fits_memory(f"{layer.name}.n", layer_values(n_pre, layer.n, layer.recurrent),
                           f"the weights of {layer.n} neurons with {n_pre} inputs")
             n_pre = layer.n
         V.fits_memory(f"{readout.name}.n", n_pre * readout.n, f"readout weights {n_pre} x {readout.n}")
         self.layers = list(layers)
         self.readout = readout
         self.params = [l.params(self.dt, self.dtype) for l in self.layers]
-        if surrogate == "smooth" and any(np.any(p["ref_steps"] > 0) for p in self.params):
-            raise ConfigError("t_ref", "must be 0 with surrogate = 'smooth' (refractoriness is not differentiable)")
+        if surrogate == "smooth":
+            for layer in self.layers:
+                for pop in layer.populations:
+                    check_smooth_t_ref(f"{pop.name}.t_ref", pop.t_ref)
         self.kappa = readout.kappa(self.dt).astype(self.dtype)
         if rng is None or isinstance(rng, (int, np.integer)):
             rng = np.random.default_rng(None if rng is None else V.count("rng", rng, minimum=0))
@@ -77,33 +79,34 @@ class Network:
     def sizes(self):
         return [l.n for l in self.layers]
 
-    def weight_names(self):
-        names = []
+    def n_pre(self, l):
+        """Presynaptic entries of layer l: its input (network input or layer l - 1) and, if
+        recurrent, its own spikes of the previous step."""
+        n_in = self.n_in if l == 0 else self.layers[l - 1].n
+        return n_in + (self.layers[l].n if self.w_rec[l] is not None else 0)
+
+    def weight_table(self):
+        """One row per learnable weight matrix, in a fixed order (the one home of their names):
+        (name, layer index or None, kind "in" | "rec" | "out", live array (pre, post), bool mask
+        or None for dense)."""
+        rows = []
         for l, layer in enumerate(self.layers):
-            names.append(f"{layer.name}.w_in")
+            rows.append((f"{layer.name}.w_in", l, "in", self.w_in[l], self.mask_in[l]))
             if self.w_rec[l] is not None:
-                names.append(f"{layer.name}.w_rec")
-        return names + ["readout.w_out"]
+                rows.append((f"{layer.name}.w_rec", l, "rec", self.w_rec[l], self.mask_rec[l]))
+        rows.append(("readout.w_out", None, "out", self.w_out, None))
+        return rows
+
+    def weight_names(self):
+        return [row[0] for row in self.weight_table()]
 
     def weights(self):
         """Dict name -> weight array (the live arrays, (pre, post) layout)."""
-        out = {}
-        for l, layer in enumerate(self.layers):
-            out[f"{layer.name}.w_in"] = self.w_in[l]
-            if self.w_rec[l] is not None:
-                out[f"{layer.name}.w_rec"] = self.w_rec[l]
-        out["readout.w_out"] = self.w_out
-        return out
+        return {name: w for name, _, _, w, _ in self.weight_table()}
 
     def masks(self):
         """Dict name -> bool mask (None = dense) of the learnable weights."""
-        out = {}
-        for l, layer in enumerate(self.layers):
-            out[f"{layer.name}.w_in"] = self.mask_in[l]
-            if self.w_rec[l] is not None:
-                out[f"{layer.name}.w_rec"] = self.mask_rec[l]
-        out["readout.w_out"] = None
-        return out
+        return {name: m for name, _, _, _, m in self.weight_table()}
 
     def set_weights(self, new):
         """Copy arrays from dict ``new`` (same names and shapes) into the network."""
@@ -121,12 +124,12 @@ class Network:
     def init_state(self, batch):
         return NetState.zeros(self, V.count("batch", batch))
 
-    def run_block(self, state, x, lean=False, alloc=None):
+    def run_block(self, state, x, out=None):
         """Advance ``state`` by one block. x: (B, K, n_in) -> (list of LayerBlock, y (B, K, n_out)).
 
-        ``lean``: the blocks' v, a and z_prev histories are not written (0 steps; z0 holds
-        the spikes before the block), for learners that need z and psi only.
-        ``alloc(shape, dtype)`` allocates the histories (default ``np.empty``)."""
+        ``out``: optional list of one :class:`~snnsim.state.LayerBlock` per layer whose
+        history arrays are written (and whose ``pre`` and ``z0`` are set); a history with 0
+        steps (v, a, z_prev) is not written. Default: new blocks with every history."""
         x = np.ascontiguousarray(x, dtype=self.dtype)
         B, Kt, _ = x.shape
         blocks = []
@@ -140,19 +143,20 @@ class Network:
                 pre = shifted
             p = self.params[l]
             n = layer.n
-            out = LayerBlock.empty(B, Kt, n, self.dtype, pre, lean, alloc)
-            out.z0 = state.z[l].copy()
+            blk = LayerBlock.empty(B, Kt, n, self.dtype) if out is None else out[l]
+            blk.pre = pre
+            blk.z0 = state.z[l].copy()
             has_rec = self.w_rec[l] is not None
             K.layer_run(pre, self.w_in[l], self.w_rec[l] if has_rec else self._empty_rec, has_rec,
                         p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"], p["gamma"],
                         p["ref_steps"], SURROGATES[self.surrogate], self.dtype(self.sigma),
                         state.v[l], state.a[l], state.z[l], state.ref[l],
-                        out.z, out.v, out.a, out.psi)
-            if not lean:
-                out.z_prev[:, 0] = out.z0
-                out.z_prev[:, 1:] = out.z[:, :-1]
-            blocks.append(out)
-            pre = out.z
+                        blk.z, blk.v, blk.a, blk.psi)
+            if blk.z_prev.shape[1] == Kt:
+                blk.z_prev[:, 0] = blk.z0
+                blk.z_prev[:, 1:] = blk.z[:, :-1]
+            blocks.append(blk)
+            pre = blk.z
         y = np.empty((B, Kt, self.readout.n), dtype=self.dtype)
         K.readout_run(pre, self.w_out, self.kappa, state.y, y)
         return blocks, y
@@ -188,7 +192,7 @@ class Network:
             steps = src.steps if steps is None else min(V.count("steps", steps), src.steps)
         block = V.count("block", block)
         k = min(block, steps)
-        V.fits_memory("batch", batch * k * (self.n_in + self.readout.n + 7 * sum(self.sizes)),
+        V.fits_memory("batch", block_values(batch, k, self.n_in, self.readout.n, self.sizes),
                       f"blocks of {batch} trials x {k} steps")
         state = self.init_state(batch)
         counts = [np.zeros(l.n, dtype=np.int64) for l in self.layers]

@@ -18,6 +18,13 @@ from . import validate as V
 from .errors import ConfigError
 
 
+def check_smooth_t_ref(field, t_ref):
+    """The smooth surrogate differentiates the spike itself: refractoriness must be off."""
+    if np.any(np.atleast_1d(t_ref) > 0):
+        raise ConfigError(field, "must be 0 with network.surrogate = 'smooth' "
+                                 "(refractoriness is not differentiable)")
+
+
 @dataclass
 class LIF:
     """Leaky integrate-and-fire population (reset by subtraction of v_th)."""

@@ -36,6 +36,12 @@ class NetState:
             raise DivergenceError(f"readout became NaN/inf by step {step}")
 
 
+def block_values(batch, steps, n_in, n_out, sizes):
+    """Values one forward block of ``steps`` steps holds: input, readout and the 7 per-neuron
+    histories of each layer (the estimate every memory check of a block uses)."""
+    return batch * steps * (n_in + n_out + 7 * sum(sizes))
+
+
 @dataclass
 class LayerBlock:
     """Histories of one layer over a block: arrays (B, K, n); ``pre`` is the input actually seen,
@@ -49,9 +55,10 @@ class LayerBlock:
     z0: np.ndarray = None
 
     @classmethod
-    def empty(cls, B, K, n, dtype, pre, lean=False, alloc=None):
-        """Uninitialised histories. ``lean`` (what the window engine needs): v, a and z_prev
-        have 0 steps and are not written. ``alloc(shape, dtype)`` replaces ``np.empty``."""
+    def empty(cls, B, K, n, dtype, pre=None, lean=False, alloc=None):
+        """Uninitialised histories. ``lean``: v, a and z_prev have 0 steps (the forward pass
+        then does not write them; for learners that need z and psi only).
+        ``alloc(shape, dtype)`` replaces ``np.empty``."""
         alloc = alloc or np.empty
         e = lambda k=K: alloc((B, k, n), dtype)
         kv = 0 if lean else K

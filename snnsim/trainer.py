@@ -9,16 +9,57 @@ Everything random comes from the ``numpy.random.Generator`` objects held in ``se
 so a checkpoint (weights, optimiser state, generator states) resumes bit-identically.
 """
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import validate as V
-from .errors import DivergenceError
-from .learning.eprop import OnlineEprop, choose_engine
+from .errors import ConfigError, DivergenceError
+from .learning.eprop import OnlineEprop
 from .learning.loss import loss_and_error, window_mask
-from .learning.rules import online_options, run_rule
+from .learning.options import RuleOptions
+from .learning.rules import parse_rule, run_rule
 from .optim import make_optimizer
 from .tasks import accuracy
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """Settings of a :class:`Trainer` (validated once by :meth:`build`).
+
+    Parameters
+    ----------
+    rule : str
+        Learning rule (``snnsim.learning.rules``).
+    learning : RuleOptions
+        Settings of the rule (feedback, c_reg, f_target, engine, window_mb, block, ...).
+    update_every : int or None
+        Online rules: steps between weight updates inside a sequence (None: once per batch).
+    seed : int
+        Seed of the data, feedback and evaluation generators (>= 0).
+    val_every : int
+        Iterations between validations (0: never).
+    patience : int
+        Validations without improvement before early stopping (0: never stop).
+    """
+    rule: str = "eprop"
+    learning: RuleOptions = field(default_factory=RuleOptions)
+    update_every: int | None = None
+    seed: int = 0
+    val_every: int = 0
+    patience: int = 0
+
+    @classmethod
+    def build(cls, *, rule="eprop", update_every=None, seed=0, val_every=0, patience=0,
+              **learning):
+        """Validated options; ``learning``: :class:`RuleOptions` fields."""
+        parse_rule(rule)
+        return cls(rule=rule, learning=RuleOptions.build(**learning),
+                   update_every=None if not update_every
+                   else V.count("train.update_every", update_every),
+                   seed=V.count("seed", seed, minimum=0),
+                   val_every=V.count("train.val_every", val_every, minimum=0),
+                   patience=V.count("train.patience", patience, minimum=0))
 
 def shard_task(data, sl):
     """The trials ``sl`` of a batch (a TaskData with the same loss and metadata)."""
@@ -28,42 +69,52 @@ def shard_task(data, sl):
 
 
 class Trainer:
-    def __init__(self, net, task, *, rule="eprop", optimizer=None, feedback="symmetric",
-                 c_reg=0.0, f_target=10.0, update_every=None, block=256, engine="auto",
-                 window_mb=256.0, seed=0,
-                 val_every=0, patience=0, val_task=None, test_task=None, comm=None):
-        """``task(rng) -> TaskData`` draws one training batch; val/test_task give fixed sets.
+    """Training loop of one network on one task with one learning rule.
 
-        ``engine`` (online e-prop rules): "auto" (window engine, or the trace engine when
-        ``update_every`` < ``AUTO_MIN_WINDOW`` steps), "window" or "trace"; same gradients.
+    Parameters
+    ----------
+    net : snnsim.Network
+        Trained in place.
+    task : callable
+        ``task(rng) -> TaskData`` draws one training batch.
+    optimizer : SGD or Adam, optional
+        Default: Adam with its default learning rate.
+    options : TrainOptions, optional
+        Validated settings; or give :class:`TrainOptions` fields (rule, update_every, seed,
+        val_every, patience) and :class:`~snnsim.learning.options.RuleOptions` fields
+        (feedback, c_reg, f_target, engine, window_mb, block, ...) as keyword ``settings``.
+        ``engine="auto"``: the window engine, or the trace engine when ``update_every`` is
+        below ``AUTO_MIN_WINDOW`` steps; same gradients.
+    val_task, test_task : callable, optional
+        ``rng -> TaskData`` giving the fixed validation / test sets.
+    comm : snnsim.parallel.MPIComm, optional
+        Data parallelism: every rank draws the same global batch, simulates its
+        ``comm.shard(batch)`` of the trials, and the batch-summed gradients and losses are
+        summed over ranks (``comm.allreduce_sum``) before the identical optimiser step.
+    """
 
-        ``comm`` (data parallelism, e.g. ``snnsim.parallel.MPIComm``): every rank draws the
-        same global batch, simulates its ``comm.shard(batch)`` of the trials, and the
-        batch-summed gradients and losses are summed over ranks (``comm.allreduce_sum``)
-        before the identical optimiser step on every rank.
-        """
-        self.net, self.task = net, task
+    def __init__(self, net, task, *, optimizer=None, options=None, val_task=None, test_task=None,
+                 comm=None, **settings):
+        if options is None:
+            options = TrainOptions.build(**settings)
+        elif settings:
+            raise ConfigError(next(iter(settings)), "give either options or keyword settings")
+        self.net, self.task, self.opts = net, task, options
         self.comm = comm
-        self.rule = rule
+        self.rule = options.rule
         self.optimizer = optimizer or make_optimizer("adam")
-        self.block = V.count("train.block", block)
-        self.update_every = None if not update_every else V.count("train.update_every", update_every)
-        ss = np.random.SeedSequence([V.count("seed", seed, minimum=0), 0x7EA1])   # not the weights' stream
+        self.update_every = options.update_every
+        ss = np.random.SeedSequence([options.seed, 0x7EA1])   # not the weights' stream
         self.rngs = dict(zip(("data", "feedback", "eval"), (np.random.default_rng(s) for s in ss.spawn(3))))
-        online = online_options(net, rule)
+        online = options.learning.eprop(net, options.rule, self.update_every)
         if online is not None:
-            self.learner = OnlineEprop(net, 1, feedback=feedback, rng=self.rngs["feedback"],
-                                       c_reg=c_reg, f_target=f_target,
-                                       engine=choose_engine(engine, self.update_every),
-                                       window_mb=window_mb, **online)
+            self.learner = OnlineEprop(net, 1, online, rng=self.rngs["feedback"])
         else:
             if self.update_every:
-                raise V.ConfigError("train.update_every", f"rule {rule!r} is offline; online updates "
-                                    "need eprop, eprop-m1, deep-eprop-spatial or deep-eprop-onehop")
+                raise ConfigError("train.update_every", f"rule {options.rule!r} is offline; online "
+                                  "updates need eprop, eprop-m1, deep-eprop-spatial or deep-eprop-onehop")
             self.learner = None
-            self.rule_kw = dict(feedback=feedback, rng=self.rngs["feedback"], c_reg=c_reg,
-                                f_target=f_target)
-        self.val_every, self.patience = int(val_every), int(patience)
+        self.val_every, self.patience = options.val_every, options.patience
         self.val_set = val_task(self.rngs["eval"]) if val_task else None
         self.test_task = test_task
         self.iteration = 0
@@ -82,9 +133,7 @@ class Trainer:
 
     def _online_step(self, data):
         B = data.inputs.shape[0]
-        if self.learner.batch != B:
-            self.learner.batch = B
-            self.learner.zero_grad()
+        self.learner.set_batch(B)
         x = np.ascontiguousarray(data.inputs, dtype=self.net.dtype)
         mask = window_mask(data.mask, B, data.steps)
 
@@ -92,7 +141,7 @@ class Trainer:
             self._apply(learner.pop_grads())
 
         self.learner.zero_grad()
-        loss, y = self.learner.run(x, data.targets, mask, data.loss, block=self.block,
+        loss, y = self.learner.run(x, data.targets, mask, data.loss, block=self.opts.learning.block,
                                    update_every=self.update_every, update=update)
         if not self.update_every:
             update(self.learner)
@@ -109,7 +158,8 @@ class Trainer:
             loss, y = self._online_step(data)
         else:
             loss, grads, y = run_rule(self.net, data.inputs, data.targets, self.rule, loss=data.loss,
-                                      mask=data.mask, **self.rule_kw)
+                                      mask=data.mask, rng=self.rngs["feedback"],
+                                      options=self.opts.learning)
             self._apply(grads)
         self.iteration += 1
         rec = {"iteration": self.iteration, "loss": loss, "wall_s": time.perf_counter() - t0}
@@ -155,8 +205,8 @@ class Trainer:
         """Everything needed to resume bit-identically (arrays + JSON-able scalars)."""
         arrays = {f"weights/{k}": v.copy() for k, v in self.net.weights().items()}
         arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in self.optimizer.state().items()})
-        if self.learner is not None and self.learner.B is not None:
-            arrays["feedback/B"] = self.learner.B.copy()
+        if self.learner is not None and self.learner.feedback_w is not None:
+            arrays["feedback/B"] = self.learner.feedback_w.copy()
         meta = {"iteration": self.iteration, "best_val": float(self.best_val),
                 "bad_evals": self.bad_evals, "stopped": self.stopped,
                 "rng": {k: r.bit_generator.state for k, r in self.rngs.items()}}
@@ -166,7 +216,7 @@ class Trainer:
         self.net.set_weights({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})
         self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
         if "feedback/B" in arrays:
-            self.learner.B[...] = arrays["feedback/B"]
+            self.learner.feedback_w[...] = arrays["feedback/B"]
         self.iteration = int(meta["iteration"])
         self.best_val, self.bad_evals = float(meta["best_val"]), int(meta["bad_evals"])
         self.stopped = bool(meta["stopped"])

@@ -14,7 +14,7 @@ from nets import assert_active, make_data, make_net, rel_err
 def window_mb_for(net, batch, steps):
     """The window_mb that gives windows of ``steps`` steps for this network and batch."""
     learner = OnlineEprop(net, batch)
-    per_step = sum(w.bytes_per_step() for w in learner.windows)
+    per_step = sum(w.bytes_per_step() for w in learner.engine.windows)
     return (steps + 0.5) * per_step / 2 ** 20
 
 
@@ -42,7 +42,7 @@ def test_window_engine_equals_trace_engine(layers, kinds, delay, depth, window, 
     kw = dict(depth=depth, c_reg=c_reg, f_target=7.0)
     lt, gt, yt, _ = run_learner(net, x, tg, engine="trace", block=block, lazy=False, **kw)
     lw, gw, yw, learner = run_learner(net, x, tg, engine="window", window=window, block=block, **kw)
-    assert learner.windowed
+    assert learner.opts.windowed
     assert lw == lt
     np.testing.assert_array_equal(yw, yt)
     assert rel_err(gw, gt) < 1e-12
@@ -71,8 +71,8 @@ def test_window_memory_is_bounded_by_window_mb():
         blocks, y = net.run_block(state, x[:, t0:t0 + 8])
         _, err = loss_and_error(y, tg[:, t0:t0 + 8], None, "mse")
         learner.process_block(blocks, err)
-        most = max(most, max(w.k for w in learner.windows))
-    assert most == 16 and all(w.carried for w in learner.windows)
+        most = max(most, max(w.k for w in learner.engine.windows))
+    assert most == 16 and all(w.carried for w in learner.engine.windows)
     assert rel_err(learner.grads(), ref) < 1e-12
 
 
@@ -130,14 +130,14 @@ def test_engine_option_is_validated():
     net = make_net(7, layers=1)
     with pytest.raises(snnsim.ConfigError, match="engine"):
         OnlineEprop(net, 1, engine="gemm")
-    assert OnlineEprop(net, 1, engine="auto").engine == "window"     # no update interval known
+    assert OnlineEprop(net, 1, engine="auto").opts.engine == "window"     # no update interval known
     with pytest.raises(snnsim.ConfigError, match="window_mb"):
         OnlineEprop(net, 1, window_mb=0)
 
 
 def test_eprop_m1_uses_its_own_trace_kernel():
     net = make_net(7, layers=1, kinds=("lif-shared",))
-    assert not OnlineEprop(net, 1, order=1).windowed
+    assert not OnlineEprop(net, 1, order=1).opts.windowed
 
 
 def test_float32_window_engine_matches_trace_engine():
@@ -188,9 +188,9 @@ def test_trainer_auto_engine(update_every, expected):
     net = make_net(6, layers=1)
     task = lambda r: TaskData(np.zeros((1, 10, 3)), np.zeros((1, 10, 2)), np.ones((1, 10)), "mse")
     tr = Trainer(net, task, rule="eprop", update_every=update_every)
-    assert tr.learner.engine == expected
+    assert tr.learner.opts.engine == expected
     assert Trainer(net, task, rule="eprop", update_every=update_every,
-                   engine="window").learner.engine == "window"
+                   engine="window").learner.opts.engine == "window"
     with pytest.raises(snnsim.ConfigError, match="engine"):
         Trainer(net, task, rule="eprop", engine="fast")
 

@@ -31,7 +31,7 @@ Mapping of snnsim onto NEST (derived and checked in tests/nest_reference/README.
   y = kappa y + W_out z. Its tau_m is tau_out.
 * Learning rates: NEST filters ebar with a factor (1 - kappa) that snnsim does not have. So
   eta_in = eta_rec = eta / (1 - kappa) and eta_out = eta, where eta is snnsim's SGD rate.
-* Feedback: snnsim uses ``feedback="random"`` with matrix ``learner.B``. NEST's
+* Feedback: snnsim uses ``feedback="random"`` with matrix ``learner.feedback_w``. NEST's
   ``eprop_learning_signal_connection_bsshslm_2020`` gets the same (n_rec, n_out) matrix, and
   NEST never changes it.
 * Batch: snnsim's loss (and so its gradient) is divided by the batch size. NEST's optimizer
@@ -86,7 +86,7 @@ def make_net(pops, n_in, n_out, tau_out, rng, w_scale=1.0):
 def train_snnsim(net, x, target, mask, loss, *, eta, n_iter, batch, rng, c_reg=0.0, f_target=10.0):
     """Train with snnsim's online e-prop (feedback "random") + SGD; sequences [i*batch, (i+1)*batch)."""
     learner = OnlineEprop(net, batch, feedback="random", rng=rng, c_reg=c_reg, f_target=f_target)
-    B = learner.B.copy()
+    B = learner.feedback_w.copy()
     w0 = {k: v.copy() for k, v in net.weights().items()}
     opt = SGD(lr=eta)
     losses, spikes = [], []

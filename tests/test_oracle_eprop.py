@@ -69,7 +69,7 @@ def test_random_and_adaptive_feedback():
     assert rel_err(gr, gs) > 1e-3
     # random feedback equal to W_out reproduces symmetric e-prop
     learner = snnsim.learning.OnlineEprop(net, 2, feedback="adaptive", rng=np.random.default_rng(1))
-    learner.B[...] = net.w_out
+    learner.feedback_w[...] = net.w_out
     state = net.init_state(2)
     blocks, y = net.run_block(state, x)
     _, err = snnsim.learning.loss_and_error(y, tg, None, "mse")
@@ -105,4 +105,4 @@ def test_lazy_kernel_equals_dense_kernel(kinds, c_reg, block):
     _, g_dense, _ = eprop(net, x, tg, lazy=False, **kw)
     assert rel_err(g_lazy, g_dense) < 1e-12
     learner = snnsim.learning.OnlineEprop(net, 2, engine="trace")
-    assert learner.traces[0]["lazy"] and learner.traces[0]["ev"].shape == (2, net.n_in + net.sizes[0])
+    assert learner.engine.traces[0].lazy and learner.engine.traces[0].ev.shape == (2, net.n_in + net.sizes[0])

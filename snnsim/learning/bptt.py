@@ -14,8 +14,10 @@ import numpy as np
 
 from snnsim.kernels import bptt as KB
 
-from .common import check_reset, finish, readout_backward, sequence, shift_back
+from .. import validate as V
+from .common import finish, readout_backward, sequence, shift_back
 from .loss import check_target, loss_and_error
+from .options import RESETS
 
 
 def bptt(net, inputs, targets, *, loss="mse", mask=None, order=None, reset="detach"):
@@ -23,7 +25,7 @@ def bptt(net, inputs, targets, *, loss="mse", mask=None, order=None, reset="deta
 
     ``order``: None (exact) or m >= 0 (hop-truncated); ``reset``: "detach" or "local" (what
     counts as a hop; irrelevant when ``order`` is None)."""
-    check_reset(reset)
+    V.choice("reset", reset, RESETS)
     x = sequence(net, inputs)
     blocks, y = net.forward(x)
     target = check_target(targets, y.shape, loss)
@@ -34,7 +36,7 @@ def bptt(net, inputs, targets, *, loss="mse", mask=None, order=None, reset="deta
 def backward(net, blocks, err, *, order=None, reset="detach"):
     """Gradients from stored forward histories and dE/dy (B, T, n_out)."""
     full = order is None
-    local = check_reset(reset) == "local" and not full
+    local = V.choice("reset", reset, RESETS) == "local" and not full
     M = 1 if full else int(order) + 1
     dt = net.dtype
     gy = readout_backward(err, net.kappa)

@@ -1,27 +1,14 @@
-"""Helpers shared by the learning rules: inputs, layer inputs with delays, gradient dicts,
-and the reset convention.
+"""Helpers shared by the learning rules: inputs, layer inputs with delays, gradient dicts."""
+from collections import namedtuple
 
-Reset convention of the approximate rules (the reset -v_th z_j^{t-1} is a path from neuron j
-to itself):
-- ``"detach"``: the reset is an explicit self hop, W~ = zeta W_rec - v_th I, cut with the lateral
-  weights at order 0 (Bellec et al. 2020's code and NEST's e-prop);
-- ``"local"``: the reset stays in the within-neuron Jacobian,
-  dv^t/dv^{t-1} = alpha - v_th psi^{t-1},  dv^t/da^{t-1} = v_th beta psi^{t-1},
-  da^t/dv^{t-1} = psi^{t-1},              da^t/da^{t-1} = rho - beta psi^{t-1},
-  and a hop is one pass through zeta W_rec only.
-Exact rules (BPTT, RTRL) give the same gradient with either.
-"""
 import numpy as np
 
-from .. import validate as V
 from ..inputs import as_source
 
-RESETS = ("detach", "local")
 
-
-def check_reset(reset):
-    """Validated reset convention ("detach" or "local"); ConfigError naming ``reset`` otherwise."""
-    return V.choice("reset", reset, RESETS)
+# the top layer's learning signal err fb^T in factored form: err (B, K, n_out), fb (n, n_out)
+# (n_out << n: engines that need the dense signal form it, the window engine keeps err)
+LowRank = namedtuple("LowRank", "err fb")
 
 
 def sequence(net, inputs):
@@ -40,16 +27,11 @@ def shift_back(g):
 def finish(net, per_layer, g_out):
     """Dict name -> gradient in (pre, post) layout, with connectivity masks applied."""
     grads = {}
-    for l, layer in enumerate(net.layers):
-        g_in, g_rec = per_layer[l]
-        grads[f"{layer.name}.w_in"] = g_in
-        if net.w_rec[l] is not None:
-            grads[f"{layer.name}.w_rec"] = g_rec
-    grads["readout.w_out"] = g_out
-    masks = net.masks()
-    for name, g in grads.items():
-        if masks[name] is not None:
-            g *= masks[name]
+    for name, l, kind, _, mask in net.weight_table():
+        g = g_out if kind == "out" else per_layer[l][0 if kind == "in" else 1]
+        if mask is not None:
+            g *= mask
+        grads[name] = g
     return grads
 
 

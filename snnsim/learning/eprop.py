@@ -1,13 +1,16 @@
 """Online e-prop (Bellec et al. 2020), its first-order extension and the O(N^2) deep variants.
 
-Two engines compute the same gradient (to float rounding):
-- ``engine="window"`` (default, ``eprop_window``): the forward blocks of a window are kept,
-  then one backward sweep per neuron gives the coefficient of every presynaptic input and the
-  synapse work is one event-driven (spikes) or BLAS product per layer. Memory O(W B (n_pre + 2n))
-  for a window of W steps (``window_mb``); traces are carried across windows.
-- ``engine="trace"``: per layer the fused kernel ``kernels.eprop.eprop_layer_block`` (or the
-  activity-proportional ``eprop_lazy`` kernel) updates the eligibility traces in place and
-  accumulates sum_t L_j^t ebar_ji^t in the same loop, block by block: nothing grows with T.
+:class:`OnlineEprop` forms the learning signals, the readout gradient and the firing-rate
+regulariser, and hands each forward block to one of two engines that compute the same
+gradient (to float rounding), chosen once from its :class:`~.options.EpropOptions`:
+- ``engine="window"`` (default, :class:`~.eprop_window.WindowEngine`): the forward blocks of a
+  window are kept, then one backward sweep per neuron gives the coefficient of every
+  presynaptic input and the synapse work is one event-driven (spikes) or BLAS product per
+  layer. Memory O(W B (n_pre + 2n)) for a window of W steps (``window_mb``); traces are
+  carried across windows.
+- ``engine="trace"`` (:class:`~.eprop_trace.TraceEngine`): per layer a fused kernel updates
+  the eligibility traces in place and accumulates sum_t L_j^t ebar_ji^t in the same loop,
+  block by block: nothing grows with T.
 
 Learning signals:
 - top layer: L^t = B err^t, with B = W_out (``feedback="symmetric"``), a fixed random matrix
@@ -24,82 +27,73 @@ E_reg = c_reg/2 sum_j (f_j - f_target)^2 with rates f in Hz, gradient through su
 import numpy as np
 
 from snnsim.kernels import eprop as KE
-from snnsim.kernels import eprop_lazy as KL
-from snnsim.kernels import eprop_m1 as KM1
 
 from .. import validate as V
 from ..errors import ConfigError
-from .common import finish, sequence
-from ..state import ArrayPool
-from .eprop_window import LowRank, WindowLayer
+from ..state import ArrayPool, LayerBlock
+from .common import LowRank, finish, sequence
+from .eprop_trace import TraceEngine
+from .eprop_window import WindowEngine
 from .loss import check_target, loss_and_error, window_mask
-
-FEEDBACK = ("symmetric", "random", "adaptive")
-DEPTH = ("spatial", "onehop")
-ENGINES = ("window", "trace")
-AUTO_MIN_WINDOW = 200   # online updates more often than this: the trace engine is faster
-
-
-def choose_engine(engine, update_every=None):
-    """Resolve ``engine`` ("auto", "window" or "trace"). "auto": the window engine, unless
-    weights are updated every fewer than AUTO_MIN_WINDOW steps; then every update closes a
-    short window and the per-step trace kernels are faster (measured: benchmarks/README.md)."""
-    V.choice("engine", engine, ("auto",) + ENGINES)
-    if engine != "auto":
-        return engine
-    return "trace" if update_every and update_every < AUTO_MIN_WINDOW else "window"
-
-
-def m1_supported(net):
-    """The factorised m = 1 kernel needs one recurrent LIF layer whose neurons share one leak."""
-    p = net.params[0]
-    return (len(net.layers) == 1 and net.w_rec[0] is not None and not np.any(p["beta"] != 0)
-            and np.all(p["alpha"] == p["alpha"][0]))
+from .options import EpropOptions, m1_supported
 
 
 class OnlineEprop:
-    def __init__(self, net, batch, *, order=0, feedback="symmetric", depth="spatial", rng=None,
-                 c_reg=0.0, f_target=10.0, lazy=True, engine="auto", window_mb=256.0):
-        self.net = net
-        self.lazy = bool(lazy)   # activity-proportional kernel where the layer allows it
-        self.engine = choose_engine(engine)      # "auto" -> window (no update interval here)
-        self.window_mb = V.positive("window_mb", window_mb)
-        self.batch = V.count("batch", batch)
-        self.order = V.choice("order", order, [0, 1])
-        if order == 1 and not m1_supported(net):
+    """Online e-prop learner of one network: learning signals, readout gradient, regulariser.
+
+    Parameters
+    ----------
+    net : snnsim.Network
+    batch : int
+        Trials per sequence (see :meth:`set_batch`).
+    options : EpropOptions, optional
+        Validated settings; or give them as keyword ``settings`` (``EpropOptions.build``:
+        order, depth, feedback, c_reg, f_target, engine, window_mb, lazy, reset).
+    rng : numpy.random.Generator, optional
+        Draws the random feedback matrix (``feedback`` "random" or "adaptive").
+    feedback_w : array (n_top, n_out), optional
+        The feedback matrix to use instead of a random draw (copied).
+
+    Attributes
+    ----------
+    feedback_w : array (n_top, n_out) or None
+        Fixed random / adaptive feedback matrix (None: symmetric, W_out is used).
+    """
+
+    def __init__(self, net, batch, options=None, *, rng=None, feedback_w=None, **settings):
+        if options is None:
+            options = EpropOptions.build(**settings)
+        elif settings:
+            raise ConfigError(next(iter(settings)), "give either options or keyword settings")
+        self.net, self.opts = net, options
+        if options.order == 1 and not m1_supported(net):
             raise ConfigError("rule", "eprop-m1 (fast kernel) needs a single LIF layer with one "
                                       "shared tau_m; use order >= 1 via the forward-mode engine")
-        self.feedback = V.choice("feedback", feedback, FEEDBACK)
-        self.depth = V.choice("depth", depth, DEPTH)
-        self.c_reg = V.positive("c_reg", c_reg, allow_zero=True)
-        self.f_target = V.positive("f_target", f_target, allow_zero=True)
-        self.B = None
-        if feedback != "symmetric":
-            if not isinstance(rng, np.random.Generator):
-                raise ConfigError("rng", f"feedback={feedback!r} needs a numpy.random.Generator")
-            n_top = net.sizes[-1]
-            self.B = (rng.standard_normal((n_top, net.readout.n)) / np.sqrt(n_top)).astype(net.dtype)
-        self.windows = None
+        self.feedback_w = None
+        if options.feedback != "symmetric":
+            shape = (net.sizes[-1], net.readout.n)
+            if feedback_w is not None:
+                self.feedback_w = V.array("feedback_w", feedback_w, shape).astype(net.dtype)
+            elif not isinstance(rng, np.random.Generator):
+                raise ConfigError("rng", f"feedback={options.feedback!r} needs a numpy.random.Generator")
+            else:
+                self.feedback_w = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(net.dtype)
         self.pool = ArrayPool()     # block histories are recycled between blocks
-        self.zero_grad()
-        self.reset_traces()
+        self.engine = None
+        self.set_batch(batch)
 
     # ------------------------------------------------------------------ state
-    def _n_pre(self, l):
-        n_in = self.net.n_in if l == 0 else self.net.sizes[l - 1]
-        return n_in + (self.net.sizes[l] if self.net.w_rec[l] is not None else 0)
-
-    @property
-    def windowed(self):
-        """True when the window engine (``eprop_window``) computes this learner's traces."""
-        return self.engine == "window" and self.order == 0
-
-    def _depth_filter(self, l):
-        """(a_hat, delay) of layer l's H trace (lower layers of the deep variants; see above)."""
-        if l == len(self.net.sizes) - 1:
-            return 0.0, False
-        a_hat = float(np.mean(self.net.params[l + 1]["alpha"])) if self.depth == "onehop" else 0.0
-        return a_hat, self.net.layers[l + 1].delay
+    def set_batch(self, batch):
+        """Use ``batch`` trials per sequence (a new engine when it changes; gradients and
+        traces start from zero)."""
+        batch = V.count("batch", batch)
+        if self.engine is not None and batch == self.batch:
+            return
+        self.batch = batch
+        kind = WindowEngine if self.opts.windowed else TraceEngine
+        self.engine = kind(self.net, batch, self.opts, self.pool)
+        self.zero_grad()
+        self.reset_traces()
 
     def _signal_below(self, sig, blk, l):
         """Learning signal of layer l - 1 at the same steps: (sig psi zeta) W_in^l^T (pooled)."""
@@ -112,159 +106,61 @@ class OnlineEprop:
         self.pool.give(tmp)
         return out
 
-    def _make_windows(self):
-        net = self.net
-        wins = []
-        for l in range(len(net.sizes)):
-            a_hat, delay = self._depth_filter(l)
-            wins.append(WindowLayer(net, l, self.batch, 1, a_hat=a_hat, delay=delay, pool=self.pool))
-        per_step = sum(w.bytes_per_step() for w in wins)
-        cap = max(1, int(self.window_mb * 2 ** 20 // per_step))
-        for w in wins:
-            w.capacity_max = cap
-        return wins
-
-    def _flush(self, final, we=None):
-        """Close the open window of every layer (window engine)."""
-        for l, w in enumerate(self.windows):
-            esum = self.esum[l] if (self.c_reg > 0 and we is None) else None
-            w.flush(self.g[l][0], esum, None if we is None else we[l], final=final)
-        self._recycle()
-
-    def _recycle(self):
-        """Hand the flushed windows' block arrays back to the pool."""
-        for w in self.windows:
-            for arrays in w.done:
-                for arr in arrays:
-                    self.pool.give(arr)
-            w.done = []
-
     def reset_traces(self):
         """Start a new sequence: zero every eligibility trace (weights' gradients are kept)."""
-        net, B, dt = self.net, self.batch, self.net.dtype
+        net, B = self.net, self.batch
         self.seq_done = False
         self.seq_spikes = [np.zeros(n) for n in net.sizes]
         self.seq_steps = 0
-        self.zbar = np.zeros((B, net.sizes[-1]), dt)
-        if self.windowed:
-            if self.windows is not None and self.windows[0].B == B:
-                self._flush(final=True)     # a window left open by the previous sequence
-                for w in self.windows:
-                    w.reset()
-            else:
-                self.windows = self._make_windows()
-            return
-        self.traces = []
-        ph = np.zeros((1, 1, 1), dt)
-        for l, n in enumerate(net.sizes):
-            shape = (B, n, self._n_pre(l))
-            z = lambda: np.zeros(shape, dt)
-            adaptive = bool(np.any(net.params[l]["beta"] != 0))
-            top = l == len(net.sizes) - 1
-            alpha = net.params[l]["alpha"]
-            lazy = self.lazy and top and self.order == 0 and np.all(alpha == alpha[0])
-            tr = {"psi_prev": np.zeros((B, n), dt), "eb": z(), "lazy": lazy,
-                  "ev": np.zeros((B, self._n_pre(l)), dt) if lazy else z(),
-                  "ea": z() if adaptive else ph, "hh": ph if top else z(),
-                  "adaptive": adaptive}
-            if top and self.order == 1:
-                tr["f"] = z()
-                tr["y1"] = np.zeros(shape + (net.readout.n,), dt)
-            self.traces.append(tr)
+        self.zbar = np.zeros((B, net.sizes[-1]), net.dtype)
+        self.engine.reset()
 
     def zero_grad(self):
+        """Start a new gradient (traces are kept)."""
         net, B, dt = self.net, self.batch, self.net.dtype
-        if self.windows is not None and self.windows[0].B != B:   # batch size changed
-            self.windows = self._make_windows()
-        elif self.windows is not None and self.windows[0].k:
-            # steps before zero_grad: advance the traces, drop their gradient contribution
-            for w in self.windows:
-                w.flush(np.zeros((w.n, w.n_pre), dt), final=False)
-            self._recycle()
-        gb = 1 if self.windowed else B     # the window engine sums over trials in its GEMM
-        self.g = [np.zeros((gb, n, self._n_pre(l)), dt) for l, n in enumerate(net.sizes)]
+        self.engine.zero_grad()
         self.g_out = np.zeros((B, net.sizes[-1], net.readout.n), dt)
-        want = self.c_reg > 0
-        self.esum = [np.zeros((B,) + g.shape[1:], dt) if want else np.zeros((1, 1, 1), dt)
-                     for g in self.g]
         self.spike_count = [np.zeros((B, n)) for n in net.sizes]   # per trial, for c_reg
         self.steps = 0
 
     def feedback_matrix(self):
-        return self.net.w_out if self.B is None else self.B
+        """The matrix (n_top, n_out) that maps the readout error to the top layer's signal."""
+        return self.net.w_out if self.feedback_w is None else self.feedback_w
 
     def adapt_feedback(self, delta_w_out):
-        """Adaptive feedback: B receives the same update as W_out."""
-        if self.feedback == "adaptive":
-            self.B += delta_w_out.astype(self.B.dtype)
+        """Adaptive feedback: the feedback matrix receives the same update as W_out."""
+        if self.opts.feedback == "adaptive":
+            self.feedback_w += delta_w_out.astype(self.feedback_w.dtype)
+
+    def new_blocks(self, B, K):
+        """Pooled forward blocks of K steps for :meth:`Network.run_block`'s ``out`` (with the
+        histories the engine uses only)."""
+        net = self.net
+        return [LayerBlock.empty(B, K, n, net.dtype, lean=self.engine.lean, alloc=self.pool.take)
+                for n in net.sizes]
 
     # ------------------------------------------------------------------ one block
     def process_block(self, blocks, err):
-        """Update traces and accumulate gradients for one forward block; err = dE/dy (B, K, n_out)."""
+        """Update traces and accumulate gradients for one forward block; err = dE/dy (B, K, n_out).
+        The pooled arrays of ``blocks`` (from :meth:`new_blocks`) are recycled."""
         net = self.net
         L = len(net.layers)
-        kappa = net.dtype(net.kappa[0])
         err = np.ascontiguousarray(err, dtype=net.dtype)
         fb = self.feedback_matrix()
-        pool = self.pool
-        sig = top_sig = None
-        if not self.windowed or L > 1:   # the window keeps the top layer's signal as (err, fb)
-            sig = top_sig = np.matmul(err, fb.T, out=pool.take(err.shape[:2] + (fb.shape[0],),
-                                                               net.dtype))
-        K = err.shape[1]
-        if self.windowed and any(w.full_after(K) for w in self.windows):
-            self._flush(final=False)
-        for l in range(L - 1, -1, -1):
-            blk, p = blocks[l], net.params[l]
-            if self.windowed:
-                self.windows[l].add(blk, LowRank(err, fb) if l == L - 1 else sig)
-                for arr in (blk.v, blk.a, blk.z_prev):
-                    pool.give(arr)
-                self._count(l, blk)
-                if l > 0:   # learning signal handed to the layer below (same step)
-                    sig = self._signal_below(sig, blk, l)
-                continue
-            tr = self.traces[l]
-            pre = blk.pre if net.w_rec[l] is None else np.concatenate([blk.pre, blk.z_prev], axis=2)
-            pre = np.ascontiguousarray(pre)
-            top = l == L - 1
-            if top and self.order == 1:
-                wt = net.w_rec[l] * p["zeta"][None, :] - np.diag(p["v_th"])
-                c = np.einsum("jk,btko->btjo", wt, blk.psi[:, :, :, None] * fb[None, None])
-                KM1.eprop_m1_block(pre, blk.psi, sig, np.ascontiguousarray(c), err, p["alpha"],
-                                   p["zeta"], p["alpha"][0], kappa, tr["psi_prev"], tr["ev"],
-                                   tr["eb"], tr["f"], tr["y1"], self.g[l])
-            elif tr["lazy"]:   # tr["ev"] holds the shared presynaptic trace zbar (B, n_pre)
-                KL.eprop_lazy_block(pre, blk.psi, sig, p["alpha"][0], p["zeta"], p["beta"], p["rho"],
-                                    kappa, tr["adaptive"], self.c_reg > 0, tr["psi_prev"], tr["ev"],
-                                    tr["ea"], tr["eb"], self.g[l], self.esum[l])
-            else:
-                a_hat, delay = self._depth_filter(l)
-                KE.eprop_layer_block(pre, blk.psi, sig, p["alpha"], p["zeta"], p["beta"], p["rho"],
-                                     kappa, tr["adaptive"], not top, net.dtype(a_hat), delay,
-                                     self.c_reg > 0, tr["psi_prev"], tr["ev"], tr["ea"], tr["hh"],
-                                     tr["eb"], self.g[l], self.esum[l])
-            self._count(l, blk)
-            if l > 0:   # learning signal handed to the layer below (same step)
-                below = self._signal_below(sig, blk, l)
-                if sig is not top_sig:
-                    pool.give(sig)          # the trace kernels are done with it
-                sig = below
-        KE.readout_grad_block(blocks[-1].z, err, kappa, self.zbar, self.g_out)
-        if not self.windowed:   # the trace kernels are done with this block
-            for blk in blocks:
-                for arr in (blk.z_prev, blk.z, blk.v, blk.a, blk.psi):
-                    pool.give(arr)
-            if sig is not top_sig:
-                pool.give(sig)
-        pool.give(top_sig)      # a window keeps the top layer's signal as (err, fb)
+        sigs = [None] * L
+        if self.engine.dense_top or L > 1:
+            sigs[-1] = np.matmul(err, fb.T, out=self.pool.take(err.shape[:2] + (fb.shape[0],),
+                                                                 net.dtype))
+        for l in range(L - 1, 0, -1):   # learning signal handed to the layer below (same step)
+            sigs[l - 1] = self._signal_below(sigs[l], blocks[l], l)
+        for l, blk in enumerate(blocks):
+            counts = blk.z.sum(axis=1)
+            self.spike_count[l] += counts
+            self.seq_spikes[l] += counts.sum(axis=0)
+        KE.readout_grad_block(blocks[-1].z, err, net.dtype(net.kappa[0]), self.zbar, self.g_out)
+        self.engine.add_block(blocks, sigs, LowRank(err, fb))
         self.steps += err.shape[1]
         self.seq_steps += err.shape[1]
-
-    def _count(self, l, blk):
-        counts = blk.z.sum(axis=1)
-        self.spike_count[l] += counts
-        self.seq_spikes[l] += counts.sum(axis=0)
 
     def run(self, x, target, mask, loss, *, block=256, keep_y=True, update_every=None, update=None):
         """Run one batch of sequences from a fresh state; returns (summed loss, y or None).
@@ -272,16 +168,17 @@ class OnlineEprop:
         With ``update_every`` (steps) and ``update`` (callable taking this learner), the
         accumulated gradient is handed to ``update`` every ``update_every`` steps and at the
         end (online learning); otherwise gradients accumulate over the whole sequence.
+        Inputs are trusted (validated by the caller: ``eprop``, the Trainer).
         """
         net = self.net
         B, T, _ = x.shape
-        block = V.count("block", block if update_every is None else update_every)
+        block = block if update_every is None else update_every
         self.reset_traces()
         state = net.init_state(B)
         total, ys = 0.0, []
         for t0 in range(0, T, block):
             sl = slice(t0, min(T, t0 + block))
-            blocks, y = net.run_block(state, x[:, sl], lean=self.windowed, alloc=self.pool.take)
+            blocks, y = net.run_block(state, x[:, sl], out=self.new_blocks(B, sl.stop - t0))
             value, err = loss_and_error(y, target[:, sl], mask[:, sl], loss)
             total += value
             self.seq_done = t0 + block >= T
@@ -320,35 +217,40 @@ class OnlineEprop:
         self.zero_grad()
         return out
 
+    def _reg_weights(self, dur):
+        """Weight of e^t in the regulariser's gradient per trial and neuron, (B, n) per layer."""
+        o = self.opts
+        return [(o.c_reg * (c / dur - o.f_target) / (dur * self.batch)).astype(self.net.dtype)
+                for c in self.spike_count]
+
     def _grads(self, fold):
-        net = self.net
+        net, o = self.net, self.opts
         per_layer = []
         dur = max(self.steps, 1) * net.dt * 1e-3
         self.reg_loss = 0.0
-        if self.windowed:   # close the open window
-            we = None
-            if self.c_reg > 0 and fold:
-                we = [(self.c_reg * (c / dur - self.f_target) / (dur * self.batch)).astype(net.dtype)
-                      for c in self.spike_count]
-            self._flush(final=self.seq_done, we=we)
+        we = self._reg_weights(dur) if o.c_reg > 0 else None
+        self.engine.flush(we if fold else None, final=self.seq_done)
         for l in range(len(net.layers)):
-            G = self.g[l].sum(axis=0)
-            if self.c_reg > 0:
-                dev = self.spike_count[l] / dur - self.f_target            # (B, n)
-                w = (self.c_reg * dev / (dur * self.batch)).astype(net.dtype)
-                G = G + np.einsum("bj,bji->ji", w, self.esum[l])
-                self.reg_loss += 0.5 * self.c_reg * float(np.sum(dev * dev)) / self.batch
+            G = self.engine.g[l].sum(axis=0)
+            if o.c_reg > 0:
+                G = G + np.einsum("bj,bji->ji", we[l], self.engine.esum[l])
+                dev = self.spike_count[l] / dur - o.f_target            # (B, n)
+                self.reg_loss += 0.5 * o.c_reg * float(np.sum(dev * dev)) / self.batch
             n_in = self.net.n_in if l == 0 else net.sizes[l - 1]
             g_rec = G[:, n_in:].T.copy() if net.w_rec[l] is not None else None
             per_layer.append((G[:, :n_in].T.copy(), g_rec))
         return finish(net, per_layer, self.g_out.sum(axis=0))
 
 
-def eprop(net, inputs, targets, *, loss="mse", mask=None, block=256, keep_y=True, **kw):
-    """Deferred e-prop gradient over one batch of sequences: (loss, grads, y or None)."""
+def eprop(net, inputs, targets, *, loss="mse", mask=None, block=256, keep_y=True, rng=None,
+          **settings):
+    """Deferred e-prop gradient over one batch of sequences: (loss, grads, y or None).
+
+    ``settings``: :class:`EpropOptions` fields (validated here), or ``options=`` one."""
     x = sequence(net, inputs)
     B, T, _ = x.shape
     target = check_target(targets, (B, T, net.readout.n), loss)
-    learner = OnlineEprop(net, B, **kw)
-    total, y = learner.run(x, target, window_mask(mask, B, T), loss, block=block, keep_y=keep_y)
+    learner = OnlineEprop(net, B, rng=rng, **settings)
+    total, y = learner.run(x, target, window_mask(mask, B, T), loss, block=V.count("block", block),
+                           keep_y=keep_y)
     return total, learner.pop_grads(), y

@@ -15,24 +15,39 @@ trace when the layer shares one leak) and the per-trial sums of e for the firing
 regulariser; a sequence that fits in one window needs one matrix product per layer.
 Memory: O(W B (n_pre + 2 n)) per layer for a window of W steps, independent of T once T > W.
 """
+from __future__ import annotations
+
 from collections import namedtuple
+from dataclasses import dataclass
 
 import numpy as np
 
 from snnsim.kernels import eprop_window as KW
 
 from ..state import ArrayPool
+from .common import LowRank
 
 # one forward block: input (B, K, n_in), spikes z (B, K, n) and z0 (B, n) before the block,
 # pseudo-derivatives psi (B, K, n) and learning signals sig: (B, K, n), or for the top layer
 # LowRank(err (B, K, n_out), fb (n, n_out)) with sig = err fb^T, formed chunk by chunk at the
 # window's end (n_out << n: the window holds err instead of sig)
 Chunk = namedtuple("Chunk", "pre z z0 psi sig")
-LowRank = namedtuple("LowRank", "err fb")
 
 STATES = ("ev", "ea", "hh", "eb")
 SPARSE = 0.1   # below this fraction of non-zero inputs the product is done per event
 MAX_EVENT_BYTES = 256 * 2 ** 20   # per-trial accumulators of the event-driven product
+
+
+@dataclass
+class CarriedTraces:
+    """Traces of one layer at the start of the open window (B, n, n_pre each; None when the
+    layer does not have them): eps_v (or the shared presynaptic trace zbar (B, n_pre) when the
+    layer shares one leak), eps_a (ALIF), H (lower layers) and ebar."""
+    ev: np.ndarray | None = None
+    ea: np.ndarray | None = None
+    hh: np.ndarray | None = None
+    eb: np.ndarray | None = None
+    zbar: np.ndarray | None = None
 
 
 class WindowLayer:
@@ -45,7 +60,7 @@ class WindowLayer:
         self.n = net.sizes[l]
         self.n_in = net.n_in if l == 0 else net.sizes[l - 1]
         self.rec = net.w_rec[l] is not None
-        self.n_pre = self.n_in + (self.n if self.rec else 0)
+        self.n_pre = net.n_pre(l)
         self.top = l == len(net.sizes) - 1
         self.use_h = not self.top
         self.a_hat, self.delay = float(a_hat), bool(delay)
@@ -67,7 +82,7 @@ class WindowLayer:
         self.done = []       # arrays of flushed chunks, for the caller to recycle
         self.carried = False
         self.psi0 = np.zeros((self.B, self.n), self.net.dtype)
-        self.state = {}
+        self.state = CarriedTraces()
 
     def full_after(self, K):
         """True if adding K more steps would exceed the window."""
@@ -165,13 +180,13 @@ class WindowLayer:
         for q, name in enumerate(STATES):
             if name == "ev" and self.shared:       # eps_v = zeta_j zbar_i: an outer product
                 w = init[:, :, 0] * self.net.params[self.l]["zeta"]
-                zbar = self.state["zbar"]
+                zbar = self.state.zbar
                 if per_trial:
                     out += w[:, :, None] * zbar[:, None, :]
                 else:
                     out += w.T @ zbar
-            elif name in self.state:
-                st = self.state[name]
+            elif getattr(self.state, name) is not None:
+                st = getattr(self.state, name)
                 if per_trial:
                     out += init[:, :, q, None] * st
                 else:   # out[j] += sum_b init[b, j] st[b, j]: one (1 x B) (B x n_pre) product per j
@@ -197,7 +212,7 @@ class WindowLayer:
             self._add_carried(self._functional(0.0, np.ones((B, n), dt), none, esum, True, sparse),
                               esum, True)
         if not final:
-            new = {}
+            new = CarriedTraces()
             for name in STATES:
                 if (name == "ev" and self.shared) or (name == "ea" and not self.adaptive) \
                         or (name == "hh" and not self.use_h):
@@ -206,14 +221,14 @@ class WindowLayer:
                 term[STATES.index(name)] = 1.0
                 out = np.zeros((B, n, self.n_pre), dt)
                 self._add_carried(self._functional(0.0, zeros, term, out, True, sparse), out, True)
-                new[name] = out
+                setattr(new, name, out)
             if self.shared:
-                zbar = self.state["zbar"].copy() if self.carried else np.zeros((B, self.n_pre), dt)
+                zbar = self.state.zbar.copy() if self.carried else np.zeros((B, self.n_pre), dt)
                 alpha = dt(self.net.params[self.l]["alpha"][0])
                 for ch in self.chunks:
                     src = np.concatenate([a for _, a in self._sources(ch)], axis=2)
                     KW.advance_trace(src, alpha, zbar)
-                new["zbar"] = zbar
+                new.zbar = zbar
             self.state = new
             self.carried = True
         self.psi0 = self.chunks[-1].psi[:, -1].copy()
@@ -221,3 +236,79 @@ class WindowLayer:
                       + ((ch.pre,) if self.l == 0 else ()) for ch in self.chunks]
         self.chunks = []
         self.k = 0
+
+
+class WindowEngine:
+    """The window engine: one :class:`WindowLayer` per layer and their gradients.
+
+    Parameters as :class:`~snnsim.learning.eprop_trace.TraceEngine` (of the options, depth,
+    c_reg and window_mb are used). Attributes ``g[l]`` (1, n, n_pre; summed over trials by the window's product) and
+    ``esum[l]`` (B, n, n_pre; per-trial sum of e of closed windows for the regulariser, a
+    placeholder when c_reg = 0) accumulate since :meth:`zero_grad`.
+    """
+    lean = True           # z and psi of the forward blocks only
+    dense_top = False     # keeps the top layer's signal as LowRank(err, fb)
+
+    def __init__(self, net, batch, opts, pool):
+        self.net, self.batch, self.opts, self.pool = net, batch, opts, pool
+        self.windows = []
+        for l in range(len(net.sizes)):
+            a_hat, delay = opts.depth_filter(net, l)
+            self.windows.append(WindowLayer(net, l, batch, 1, a_hat=a_hat, delay=delay, pool=pool))
+        per_step = sum(w.bytes_per_step() for w in self.windows)
+        cap = max(1, int(opts.window_mb * 2 ** 20 // per_step))
+        for w in self.windows:
+            w.capacity_max = cap
+        self.zero_grad()
+
+    def reset(self):
+        """Start a new sequence: close a window left open by the previous one (its gradient is
+        kept), then zero the carried traces."""
+        self.flush(final=True)
+        for w in self.windows:
+            w.reset()
+
+    def zero_grad(self):
+        """New gradient accumulators. Steps of the open window before this call advance the
+        traces but drop their gradient contribution."""
+        net, B, dt = self.net, self.batch, self.net.dtype
+        if self.windows[0].k:
+            for w in self.windows:
+                w.flush(np.zeros((w.n, w.n_pre), dt), final=False)
+            self._recycle()
+        self.g = [np.zeros((1, n, net.n_pre(l)), dt) for l, n in enumerate(net.sizes)]
+        self.esum = [np.zeros((B, n, net.n_pre(l)), dt) if self.opts.c_reg > 0
+                     else np.zeros((1, 1, 1), dt) for l, n in enumerate(net.sizes)]
+
+    def add_block(self, blocks, sigs, top):
+        """Keep one forward block of every layer in the open window (closing it first when the
+        block would not fit). sigs[l] (B, K, n): learning signal of layer l (pooled arrays, now
+        owned by the engine; the top layer's is not needed: ``top`` = LowRank(err, fb))."""
+        K = top.err.shape[1]
+        if any(w.full_after(K) for w in self.windows):
+            self.flush(final=False)
+        L = len(blocks)
+        for l, (w, blk) in enumerate(zip(self.windows, blocks)):
+            w.add(blk, top if l == L - 1 else sigs[l])
+            for arr in (blk.v, blk.a, blk.z_prev):
+                self.pool.give(arr)
+        self.pool.give(sigs[-1])
+
+    def flush(self, we=None, final=False):
+        """Close the open window: g += its gradient (with ``we`` (list of (B, n)) the firing-rate
+        regulariser's weight of e is folded in; else esum accumulates the per-trial sums of e).
+        Unless ``final`` the traces at the window's end are kept for the next window."""
+        c_reg = self.opts.c_reg > 0
+        for l, w in enumerate(self.windows):
+            esum = self.esum[l] if (c_reg and we is None) else None
+            w.flush(self.g[l][0], esum, None if we is None else we[l], final=final)
+        self._recycle()
+
+    def _recycle(self):
+        """Hand the closed windows' block arrays back to the pool (after every layer is
+        flushed: a layer's spikes are the next layer's input)."""
+        for w in self.windows:
+            for arrays in w.done:
+                for arr in arrays:
+                    self.pool.give(arr)
+            w.done = []

@@ -25,8 +25,10 @@ refuses (MemoryLimitError, naming the bytes it would need) above ``max_bytes``.
 import numpy as np
 
 from ..errors import MemoryLimitError
-from .common import check_reset, finish, sequence
+from .. import validate as V
+from .common import finish, sequence
 from .loss import check_target, loss_and_error
+from .options import RESETS
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 
@@ -68,7 +70,7 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None, res
     -------
     (loss, grads, y): batch-mean loss, dict of gradients summed over the batch, readout (B, T, n_out).
     """
-    local = check_reset(reset) == "local"
+    local = V.choice("reset", reset, RESETS) == "local"
     x = sequence(net, inputs)
     B, T, _ = x.shape
     M = 1 if order is None else int(order) + 1

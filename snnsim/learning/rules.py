@@ -16,11 +16,13 @@ import re
 from .. import validate as V
 from ..errors import ConfigError
 from .bptt import bptt
-from .eprop import FEEDBACK, eprop, m1_supported
+from .eprop import eprop
+from .options import RuleOptions
 from .rtrl import forward_mode
 
 FIXED = ("bptt", "rtrl", "eprop", "deep-eprop", "deep-eprop-spatial", "deep-eprop-onehop")
 PATTERNS = ("bptt-m<k>", "eprop-m<k>")
+ONLINE = ("eprop", "eprop-m", "deep-eprop-spatial", "deep-eprop-onehop")   # take any feedback
 
 
 def parse_rule(rule):
@@ -33,31 +35,34 @@ def parse_rule(rule):
     V.choice("rule", rule, list(FIXED) + list(PATTERNS))
 
 
-def online_options(net, rule):
-    """OnlineEprop keyword arguments (depth, order) when ``rule`` runs on the fused online
-    kernels for ``net``, else None (offline rules and the forward-mode engine)."""
-    family, order = parse_rule(rule)
-    if family in ("eprop", "deep-eprop-spatial") or (family == "eprop-m" and order == 0):
-        return {"depth": "spatial"}
-    if family == "deep-eprop-onehop":
-        return {"depth": "onehop"}
-    if family == "eprop-m" and order == 1 and m1_supported(net):
-        return {"order": 1}
-    return None
+def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=None,
+             options=None, **settings):
+    """Compute (loss, grads, y) with the named rule; grads are summed over the batch.
 
-
-def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, feedback="symmetric",
-             rng=None, block=256, max_bytes=None, c_reg=0.0, f_target=10.0, engine="auto",
-             window_mb=256.0):
-    """Compute (loss, grads, y) with the named rule; grads are summed over the batch."""
+    Parameters
+    ----------
+    net : snnsim.Network
+    inputs, targets : arrays (B, T, n_in) and (B, T, n_out)
+    rule : str
+        A rule name (see the module docstring).
+    loss : {"mse", "cross_entropy"}
+    mask : array (B, T) or None
+        Steps that enter the loss.
+    rng : numpy.random.Generator, optional
+        Draws the random feedback matrix of ``feedback="random"``/``"adaptive"``.
+    options : RuleOptions, optional
+        Validated settings; or give :class:`RuleOptions` fields as keyword ``settings``.
+    """
     family, order = parse_rule(rule)
-    V.choice("feedback", feedback, FEEDBACK)
+    if options is None:
+        options = RuleOptions.build(**settings)
+    elif settings:
+        raise ConfigError(next(iter(settings)), "give either options or keyword settings")
     common = dict(loss=loss, mask=mask)
-    eprop_kw = dict(feedback=feedback, rng=rng, block=block, c_reg=c_reg, f_target=f_target,
-                    engine=engine, window_mb=window_mb)
-    fm_kw = {} if max_bytes is None else {"max_bytes": V.positive("max_bytes", max_bytes)}
-    if feedback != "symmetric" and family not in ("eprop", "deep-eprop-spatial",
-                                                  "deep-eprop-onehop", "eprop-m"):
+    fm_kw = {} if options.max_bytes is None else {"max_bytes": options.max_bytes}
+    if options.reset not in (None, "detach"):
+        raise ConfigError("reset", "only reset = 'detach' is implemented")
+    if options.feedback != "symmetric" and family not in ONLINE:
         raise ConfigError("feedback", f"rule {rule!r} uses the exact (symmetric) readout feedback")
     if family == "bptt":
         return bptt(net, inputs, targets, **common)
@@ -65,18 +70,19 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, feedba
         return bptt(net, inputs, targets, order=order, **common)
     if family == "rtrl":
         return forward_mode(net, inputs, targets, order=None, **common, **fm_kw)
-    online = online_options(net, rule)
+    online = options.eprop(net, rule)
     if online is not None:
-        return eprop(net, inputs, targets, **online, **common, **eprop_kw)
+        return eprop(net, inputs, targets, block=options.block, rng=rng, options=online, **common)
     if family == "deep-eprop":
         return forward_mode(net, inputs, targets, order=0, **common, **fm_kw)
     # eprop-m<k> on the forward-mode engine (k >= 2, or k = 1 where the m1 kernel does not apply)
-    if feedback != "symmetric":
+    if options.feedback != "symmetric":
         raise ConfigError("feedback", f"{rule} on this network runs on the forward-mode engine, "
                                       "which uses the symmetric feedback only")
     return forward_mode(net, inputs, targets, order=order, **common, **fm_kw)
 
 
 def gradients(net, inputs, targets, rule="bptt", **kw):
-    """Per-weight-matrix gradients (dict name -> array in (pre, post) layout) of the named rule."""
+    """Per-weight-matrix gradients (dict name -> array in (pre, post) layout) of the named rule
+    (keywords as :func:`run_rule`)."""
     return run_rule(net, inputs, targets, rule, **kw)[1]
