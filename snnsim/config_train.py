@@ -17,7 +17,7 @@ import numpy as np
 from . import validate as V
 from .config_fields import REQUIRED, _bool, _choice, _count, _count0, _fields, _nonneg, _table
 from .errors import ConfigError
-from .learning.options import ENGINES, FEEDBACK, RuleOptions
+from .learning.options import ENGINES, FEEDBACK, RESETS, RuleOptions
 from .learning.rules import parse_rule
 from .optim import OPTIMIZERS
 from .tasks import TASKS, make_task
@@ -91,7 +91,8 @@ def train_section(path, t, ctx):
         "feedback": (_choice(FEEDBACK), "symmetric"), "c_reg": (_nonneg, 0.0),
         "f_target": (_nonneg, 10.0), "update_every": (_count0, 0),
         "block": (_count, 256), "engine": (_choice(("auto",) + ENGINES), "auto"),
-        "window_mb": (V.positive, 256.0), "val_every": (_count0, 0),
+        "window_mb": (V.positive, 256.0), "reset": (_choice(RESETS), None),
+        "val_every": (_count0, 0),
         "val_batch": (_count, 64), "patience": (_count0, 0),
         "test_batch": (_count0, 0),
         "checkpoint_every": (_count0, 0)})
@@ -123,7 +124,8 @@ def train_options(cfg):
     from .trainer import TrainOptions
     tr = cfg["train"]
     learning = RuleOptions(feedback=tr["feedback"], c_reg=tr["c_reg"], f_target=tr["f_target"],
-                           engine=tr["engine"], window_mb=tr["window_mb"], block=tr["block"])
+                           engine=tr["engine"], window_mb=tr["window_mb"], block=tr["block"],
+                           reset=tr.get("reset"))
     return TrainOptions(rule=tr["rule"], learning=learning,
                         update_every=tr["update_every"] or None, seed=cfg["network"]["seed"],
                         val_every=tr["val_every"], patience=tr["patience"])

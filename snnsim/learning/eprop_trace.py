@@ -11,9 +11,17 @@ the gradient in the same loop, block by block (nothing grows with T):
     lower layer: H^t = a_hat H^{t-1} + e^t, ebar^t = kappa ebar^{t-1} + H^t (H^{t-1} with the
                  one-step delay), grad += delta_j^t ebar^t      (deep variants, Millidge 2025)
 
-The top layer, when its neurons share one leak, uses the activity-proportional kernel
-``kernels.eprop_lazy`` (one presynaptic trace zbar, lazy decay of silent rows); with
-``order=1`` the fused first-order kernel ``kernels.eprop_m1`` (Martin-Sanchez et al. 2022).
+This is reset "detach" (Bellec 2020, NEST). With ``reset="local"`` the reset stays in the
+within-neuron Jacobian (``options`` module docstring):
+    eps_v^t = (alpha_j - v_th_j psi_j^{t-1}) eps_v^{t-1} + v_th_j beta_j psi_j^{t-1} eps_a^{t-1}
+              + zeta_j pre_i^t
+(the same fused kernel, its local specialisation).
+
+The top layer, when its neurons share one leak and the reset is detached, uses the
+activity-proportional kernel ``kernels.eprop_lazy`` (one presynaptic trace zbar, lazy decay of
+silent rows; with the reset local eps_v depends on psi_j and is no longer presynaptic); with
+``order=1`` the fused first-order kernel ``kernels.eprop_m1`` (Martin-Sanchez et al. 2022;
+reset "detach" only).
 Memory: O(B n n_pre) per layer (traces and gradient), independent of T.
 """
 from __future__ import annotations
@@ -80,7 +88,8 @@ class TraceEngine:
             adaptive = bool(np.any(net.params[l]["beta"] != 0))
             top = l == len(net.sizes) - 1
             alpha = net.params[l]["alpha"]
-            lazy = o.lazy and top and o.order == 0 and bool(np.all(alpha == alpha[0]))
+            lazy = (o.lazy and top and o.order == 0 and o.reset == "detach"
+                    and bool(np.all(alpha == alpha[0])))
             tr = LayerTraces(psi_prev=np.zeros((B, n), dt), eb=np.zeros(shape, dt), lazy=lazy,
                              ev=np.zeros((B, shape[2]), dt) if lazy else np.zeros(shape, dt),
                              ea=np.zeros(shape, dt) if adaptive else ph,
@@ -135,7 +144,8 @@ class TraceEngine:
             KE.eprop_layer_block(pre, blk.psi, sig, p["alpha"], p["zeta"], p["beta"], p["rho"],
                                  kappa, tr.adaptive, not is_top, net.dtype(a_hat), delay,
                                  o.c_reg > 0, tr.psi_prev, tr.ev, tr.ea, tr.hh,
-                                 tr.eb, self.g[l], self.esum[l])
+                                 tr.eb, self.g[l], self.esum[l],
+                                 p["v_th"] if o.reset == "local" else None)
 
     def flush(self, we=None, final=False):
         """Nothing is pending: the gradient is up to date after every block."""

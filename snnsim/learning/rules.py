@@ -60,26 +60,25 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
         raise ConfigError(next(iter(settings)), "give either options or keyword settings")
     common = dict(loss=loss, mask=mask)
     fm_kw = {} if options.max_bytes is None else {"max_bytes": options.max_bytes}
-    if options.reset not in (None, "detach"):
-        raise ConfigError("reset", "only reset = 'detach' is implemented")
+    reset = options.reset_for(rule)
     if options.feedback != "symmetric" and family not in ONLINE:
         raise ConfigError("feedback", f"rule {rule!r} uses the exact (symmetric) readout feedback")
     if family == "bptt":
         return bptt(net, inputs, targets, **common)
     if family == "bptt-m":
-        return bptt(net, inputs, targets, order=order, **common)
+        return bptt(net, inputs, targets, order=order, reset=reset, **common)
     if family == "rtrl":
         return forward_mode(net, inputs, targets, order=None, **common, **fm_kw)
     online = options.eprop(net, rule)
     if online is not None:
         return eprop(net, inputs, targets, block=options.block, rng=rng, options=online, **common)
     if family == "deep-eprop":
-        return forward_mode(net, inputs, targets, order=0, **common, **fm_kw)
+        return forward_mode(net, inputs, targets, order=0, reset=reset, **common, **fm_kw)
     # eprop-m<k> on the forward-mode engine (k >= 2, or k = 1 where the m1 kernel does not apply)
     if options.feedback != "symmetric":
         raise ConfigError("feedback", f"{rule} on this network runs on the forward-mode engine, "
                                       "which uses the symmetric feedback only")
-    return forward_mode(net, inputs, targets, order=order, **common, **fm_kw)
+    return forward_mode(net, inputs, targets, order=order, reset=reset, **common, **fm_kw)
 
 
 def gradients(net, inputs, targets, rule="bptt", **kw):
