@@ -101,6 +101,19 @@ def test_eprop_m1_local_runs_on_forward_mode():
         OnlineEprop(net, 2, order=1, reset="local")
 
 
+def test_m_order_rules_are_the_forward_mode_engine_on_deep_nets():
+    """eprop-m<k> keeps every inter-layer path at every order (like bptt-m<k>): on a deep net
+    eprop-m0 is the depth recursion, not e-prop's spatial signal."""
+    net = make_net(4, layers=2, kinds=("mix", "alif"))
+    x, tg = make_data(4, T=15)
+    for m in (0, 1, 2):
+        g = gradients(net, x, tg, f"eprop-m{m}")
+        assert rel_err(g, forward_mode(net, x, tg, order=m, reset="local")[1]) < 1e-12
+        assert rel_err(g, bptt(net, x, tg, order=m, reset="local")[1]) < 1e-10
+        assert rel_err(gradients(net, x, tg, f"bptt-m{m}"), g) < 1e-10
+    assert rel_err(gradients(net, x, tg, "eprop-m0"), gradients(net, x, tg, "deep-eprop")) < 1e-12
+
+
 def test_rule_defaults_documented():
     assert RuleOptions().reset_for("eprop") == "detach"
     assert RuleOptions().reset_for("deep-eprop") == "local"

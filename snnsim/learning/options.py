@@ -199,7 +199,9 @@ class RuleOptions:
         from .rules import parse_rule
         family, order = parse_rule(rule)
         reset = self.reset_for(rule)
-        if family in ("eprop", "deep-eprop-spatial") or (family == "eprop-m" and order == 0):
+        one_layer = len(net.layers) == 1   # m-order e-prop keeps every path between layers:
+        if family in ("eprop", "deep-eprop-spatial") or (family == "eprop-m" and order == 0
+                                                          and one_layer):
             kind = {"depth": "spatial"}
         elif family == "deep-eprop-onehop":
             kind = {"depth": "onehop"}
