@@ -126,7 +126,7 @@ class Trainer:
             grads = {k: self.comm.allreduce_sum(g * self._shard_frac) for k, g in grads.items()}
         deltas = self.optimizer.step(self.net.weights(), grads, self.net.masks())
         if self.learner is not None:
-            self.learner.adapt_feedback(deltas["readout.w_out"])
+            self.learner.adapt_feedback(deltas)
         for name, w in self.net.weights().items():
             if not np.all(np.isfinite(w)):
                 raise DivergenceError(f"weights {name} became NaN/inf at iteration {self.iteration}")
@@ -206,7 +206,8 @@ class Trainer:
         arrays = {f"weights/{k}": v.copy() for k, v in self.net.weights().items()}
         arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in self.optimizer.state().items()})
         if self.learner is not None and self.learner.feedback_w is not None:
-            arrays["feedback/B"] = self.learner.feedback_w.copy()
+            for name, b in self.learner.feedback_matrices().items():   # top: "feedback/B"
+                arrays["feedback/B" if name == "readout.w_out" else f"feedback/{name}"] = b.copy()
         meta = {"iteration": self.iteration, "best_val": float(self.best_val),
                 "bad_evals": self.bad_evals, "stopped": self.stopped,
                 "rng": {k: r.bit_generator.state for k, r in self.rngs.items()}}
@@ -216,7 +217,10 @@ class Trainer:
         self.net.set_weights({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})
         self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
         if "feedback/B" in arrays:
-            self.learner.feedback_w[...] = arrays["feedback/B"]
+            for name, b in self.learner.feedback_matrices().items():
+                key = "feedback/B" if name == "readout.w_out" else f"feedback/{name}"
+                if key in arrays:    # checkpoints of older versions hold the top matrix only
+                    b[...] = arrays[key]
         self.iteration = int(meta["iteration"])
         self.best_val, self.bad_evals = float(meta["best_val"]), int(meta["bad_evals"])
         self.stopped = bool(meta["stopped"])
