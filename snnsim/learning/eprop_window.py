@@ -152,16 +152,17 @@ class WindowLayer:
                 dt(self.a_hat), self.use_h, self.delay, adj)
         gT = np.zeros((B, self.n_pre, n), dt) if sparse else None
         no_rec = (np.zeros((1, 1, 0), dt), np.zeros((1, 0), dt))
+        local = () if self.reset_v_th is None else (self.reset_v_th,)   # detach: as before
         for c in range(len(self.chunks) - 1, -1, -1):
             ch = self.chunks[c]
             psi, sig = ch.psi, self._signal(ch)
             psi0 = np.ascontiguousarray(self.chunks[c - 1].psi[:, -1] if c > 0 else self.psi0)
             if sparse:   # fused sweep + per-event product, no coefficient array
                 KW.adjoint_events(psi, sig, psi0, *args, ch.pre,
-                                  *((ch.z, ch.z0) if self.rec else no_rec), gT, self.reset_v_th)
+                                  *((ch.z, ch.z0) if self.rec else no_rec), gT, *local)
             else:
                 coef = np.empty((B,) + psi.shape[1:], dt)
-                KW.adjoint_window(psi, sig, psi0, *args, coef, self.reset_v_th)
+                KW.adjoint_window(psi, sig, psi0, *args, coef, *local)
                 self._product(coef, ch, out, per_trial)
             if sig is not ch.sig:
                 self.pool.give(sig)
