@@ -145,7 +145,7 @@ class TraceEngine:
                                  kappa, tr.adaptive, not is_top, net.dtype(a_hat), delay,
                                  o.c_reg > 0, tr.psi_prev, tr.ev, tr.ea, tr.hh,
                                  tr.eb, self.g[l], self.esum[l],
-                                 p["v_th"] if o.reset == "local" else None)
+                                 *((p["v_th"],) if o.reset == "local" else ()))
 
     def flush(self, we=None, final=False):
         """Nothing is pending: the gradient is up to date after every block."""
