@@ -55,19 +55,27 @@ def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, us
                     dva = reset_v_th[j] * be * pp            # dv^t/da^{t-1}
                 for i in range(n_pre):
                     evo = ev[b, j, i]
-                    if reset_v_th is not None:
-                        evn = dvv * evo + ze * pre[b, t, i]
+                    if reset_v_th is not None:   # both traces loaded before either is stored
                         if adaptive:
-                            evn += dva * ea[b, j, i]
+                            eao = ea[b, j, i]
+                            evn = dvv * evo + dva * eao + ze * pre[b, t, i]
+                            ean = pp * evo + decay_a * eao
+                            ev[b, j, i] = evn
+                            ea[b, j, i] = ean
+                            e = p * (evn - be * ean)
+                        else:
+                            evn = dvv * evo + ze * pre[b, t, i]
+                            ev[b, j, i] = evn
+                            e = p * evn
                     else:
                         evn = al * evo + ze * pre[b, t, i]
-                    ev[b, j, i] = evn
-                    if adaptive:
-                        ean = pp * evo + decay_a * ea[b, j, i]
-                        ea[b, j, i] = ean
-                        e = p * (evn - be * ean)
-                    else:
-                        e = p * evn
+                        ev[b, j, i] = evn
+                        if adaptive:
+                            ean = pp * evo + decay_a * ea[b, j, i]
+                            ea[b, j, i] = ean
+                            e = p * (evn - be * ean)
+                        else:
+                            e = p * evn
                     if use_h:
                         h_old = hh[b, j, i]
                         h_new = a_hat * h_old + e
