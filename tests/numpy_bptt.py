@@ -62,9 +62,9 @@ def simulate(net, x):
 
 
 def readout_scale(net):
-    """Input scale of the readout: 1 - kappa with regular spike arrival, else 1."""
+    """Input scale of the readout: 1 with regular spike arrival (default), else 1 - kappa."""
     kappa = np.asarray(net.kappa, dtype=np.float64)
-    return 1.0 - kappa if getattr(net.readout, "regular_spike_arrival", False) else np.ones_like(kappa)
+    return np.ones_like(kappa) if getattr(net.readout, "regular_spike_arrival", True) else 1.0 - kappa
 
 
 def mse_error(y, target):

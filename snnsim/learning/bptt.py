@@ -15,7 +15,7 @@ import numpy as np
 from snnsim.kernels import bptt as KB
 
 from .. import validate as V
-from .common import finish, readout_backward, sequence, shift_back
+from .common import finish, readout_backward, readout_error, sequence, shift_back
 from .loss import check_target, loss_and_error
 from .options import RESETS
 
@@ -39,7 +39,7 @@ def backward(net, blocks, err, *, order=None, reset="detach"):
     local = V.choice("reset", reset, RESETS) == "local" and not full
     M = 1 if full else int(order) + 1
     dt = net.dtype
-    gy = readout_backward(err, net.kappa)
+    gy = readout_backward(readout_error(net, err), net.kappa)
     z_top = blocks[-1].z
     g_out = np.einsum("btj,bto->jo", z_top, gy).astype(dt)
     B, T, _ = z_top.shape

@@ -39,7 +39,7 @@ from snnsim.kernels import eprop as KE
 from .. import validate as V
 from ..errors import ConfigError
 from ..state import ArrayPool, LayerBlock
-from .common import LowRank, finish, sequence
+from .common import LowRank, finish, readout_error, sequence
 from .eprop_trace import TraceEngine
 from .eprop_window import WindowEngine
 from .loss import check_target, loss_and_error, window_mask
@@ -193,7 +193,7 @@ class OnlineEprop:
         The pooled arrays of ``blocks`` (from :meth:`new_blocks`) are recycled."""
         net = self.net
         L = len(net.layers)
-        err = np.ascontiguousarray(err, dtype=net.dtype)
+        err = np.ascontiguousarray(readout_error(net, err), dtype=net.dtype)
         fb = self.feedback_matrix()
         sigs = [None] * L
         if self.engine.dense_top or L > 1:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import MemoryLimitError
 from .. import validate as V
-from .common import finish, sequence
+from .common import finish, readout_error, sequence
 from .loss import check_target, loss_and_error
 from .options import RESETS
 
@@ -81,6 +81,7 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None, res
                                f"or a smaller network/batch")
     blocks, y = net.forward(x)
     value, err = loss_and_error(y, check_target(targets, y.shape, loss), mask, loss)
+    err = readout_error(net, err)
     f8 = np.float64
     L = len(net.layers)
     params = _params(net)
