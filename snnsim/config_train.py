@@ -95,7 +95,7 @@ def train_section(path, t, ctx):
         "val_every": (_count0, 0),
         "val_batch": (_count, 64), "patience": (_count0, 0),
         "test_batch": (_count0, 0),
-        "checkpoint_every": (_count0, 0)})
+        "checkpoint_every": (_count0, 0), "fidelity_every": (_count0, 0)})
     if t and "task" not in ctx:
         raise ConfigError(path, "needs a [task] section (what to train on)")
     for key in ("batch", "val_batch", "test_batch"):   # one batch of the task must fit in memory
@@ -128,7 +128,8 @@ def train_options(cfg):
                            reset=tr.get("reset"))
     return TrainOptions(rule=tr["rule"], learning=learning,
                         update_every=tr["update_every"] or None, seed=cfg["network"]["seed"],
-                        val_every=tr["val_every"], patience=tr["patience"])
+                        val_every=tr["val_every"], patience=tr["patience"],
+                        fidelity_every=tr["fidelity_every"])
 
 
 def make_trainer(cfg, net, comm=None):

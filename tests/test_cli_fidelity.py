@@ -38,3 +38,22 @@ def test_fidelity_quick(tmp_path):
 def test_fidelity_bad_sizes(tmp_path):
     res = CliRunner().invoke(cli, ["fidelity", "-o", str(tmp_path), "--sizes", "32,x"])
     assert res.exit_code == 2 and "--sizes" in res.output
+
+
+def test_gradcheck_reset_option(tmp_path):
+    cfg = tmp_path / "g.toml"
+    cfg.write_text('[network]\nn_in = 3\nseed = 1\n'
+                   '[[layer]]\nrecurrent = false\n[[layer.population]]\ntype = "lif"\nn = 5\n'
+                   'v_th = 0.3\n[[layer]]\nrecurrent = false\n[[layer.population]]\n'
+                   'type = "lif"\nn = 4\nv_th = 0.3\n[readout]\nn = 1\n'
+                   '[task]\nname = "sine_wave"\nn_in = 3\nsteps = 30\n')
+    outs = {}
+    for reset in ("default", "detach", "local"):
+        res = CliRunner().invoke(cli, ["gradcheck", str(cfg), "--rules", "deep-eprop",
+                                       "--batch", "1", "--reset", reset])
+        assert res.exit_code == 0, res.output
+        # rule, weight, cosine, rel. error (not the time column)
+        outs[reset] = [l.split()[:4] for l in res.output.splitlines() if l.startswith("deep-eprop")]
+    assert outs["default"] == outs["local"] != outs["detach"]
+    res = CliRunner().invoke(cli, ["gradcheck", str(cfg), "--reset", "soft"])
+    assert res.exit_code == 2
