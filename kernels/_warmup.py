@@ -10,6 +10,7 @@ specialisations: C-contiguous float32/float64 arrays, int64 ``ref_steps``/``ref`
 import numpy as np
 
 from . import bptt, eprop, eprop_lazy, eprop_m1, eprop_window, forward
+from ._jit import versions
 
 DTYPES = (np.float32, np.float64)
 
@@ -64,13 +65,15 @@ def _window(dt, B=1, K=2, n=2, m=2):
 
 
 def run(dtypes=DTYPES):
-    """Compile or load every kernel for each dtype; returns {kernel name: number of signatures}."""
-    for dt in dtypes:
-        dt = np.dtype(dt).type
-        _forward(dt)
-        _bptt(dt)
-        _eprop(dt)
-        _window(dt)
+    """Compile or load every kernel for each dtype (threaded kernels in both versions);
+    returns {kernel name: number of signatures}."""
+    with versions("both"):
+        for dt in dtypes:
+            dt = np.dtype(dt).type
+            _forward(dt)
+            _bptt(dt)
+            _eprop(dt)
+            _window(dt)
     kernels = {"forward.layer_run": forward.layer_run, "forward.readout_run": forward.readout_run,
                "bptt.layer_backward": bptt.layer_backward,
                "eprop.eprop_layer_block": eprop.eprop_layer_block,

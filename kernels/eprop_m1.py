@@ -15,7 +15,7 @@ from numba import prange
 from ._jit import kernel
 
 
-@kernel(parallel=True)
+@kernel(parallel=True, twin=False)   # its serial compilation rounds differently
 def eprop_m1_block(pre, psi, sig, c, err, alpha, zeta, a_shared, kappa, psi_prev, ev, eb, f, y1, grad):
     """One block for a LIF layer. pre (B,K,n_pre); psi, sig (B,K,n); c (B,K,n,n_out); err (B,K,n_out).
 

@@ -104,18 +104,25 @@ def train_section(path, t, ctx):
 
 
 def task_factory(cfg, dt, which="train"):
-    """``rng -> TaskData`` drawing batches of the configured task (frozen tasks reuse one)."""
+    """``(rng, batch=None) -> TaskData`` drawing batches of the configured task (default
+    batch: the config's for ``which``; frozen tasks reuse one draw per batch size)."""
     task, train = cfg["task"], cfg["train"]
     name = task["name"]
     opts = {k: v for k, v in task.items() if k != "name"}
-    batch = {"train": train["batch"], "val": train["val_batch"], "test": train["test_batch"]}[which]
+    default = {"train": train["batch"], "val": train["val_batch"], "test": train["test_batch"]}[which]
     if "subset" in inspect.signature(TASKS[name]).parameters:
         opts["subset"] = "test" if which == "test" else "train"
     if name in FROZEN_TASKS:
-        frozen = make_task(name, np.random.default_rng(cfg["network"]["seed"]), batch=batch,
-                           dt=dt, **opts)
-        return lambda rng: frozen
-    return lambda rng: make_task(name, rng, batch=batch, dt=dt, **opts)
+        frozen = {}
+
+        def draw_frozen(rng, batch=None):
+            batch = batch or default
+            if batch not in frozen:
+                frozen[batch] = make_task(name, np.random.default_rng(cfg["network"]["seed"]),
+                                          batch=batch, dt=dt, **opts)
+            return frozen[batch]
+        return draw_frozen
+    return lambda rng, batch=None: make_task(name, rng, batch=batch or default, dt=dt, **opts)
 
 
 def train_options(cfg):

@@ -176,6 +176,20 @@ class Network:
         blocks, y = self.run_block(state, x)
         return blocks, y
 
+    def predict(self, inputs, *, block=256):
+        """Readout of a whole sequence, y (B, T, n_out), computed block by block keeping only
+        the spikes and pseudo-derivatives of one block (memory independent of T)."""
+        src = as_source(inputs, self.n_in)
+        x = src.block(0, src.steps, src.batch, None, self.dtype)
+        B, T, _ = x.shape
+        state = self.init_state(B)
+        y = np.empty((B, T, self.readout.n), self.dtype)
+        for t0 in range(0, T, block):
+            k = min(block, T - t0)
+            out = [LayerBlock.empty(B, k, n, self.dtype, lean=True) for n in self.sizes]
+            _, y[:, t0:t0 + k] = self.run_block(state, x[:, t0:t0 + k], out=out)
+        return y
+
     def simulate(self, inputs, *, steps=None, batch=None, recorder=None, block=500, rng=None,
                  progress=None):
         """Simulate block by block, handing each block to ``recorder`` (see snnsim.io.Recorder).

@@ -77,6 +77,9 @@ def shard_task(data, sl):
                    labels=None if data.labels is None else data.labels[sl])
 
 
+EVAL_TRIALS = 32   # trials per chunk of an evaluation (bounds its memory)
+
+
 class Trainer:
     """Training loop of one network on one task with one learning rule.
 
@@ -94,8 +97,10 @@ class Trainer:
         (feedback, c_reg, f_target, engine, window_mb, block, ...) as keyword ``settings``.
         ``engine="auto"``: the window engine, or the trace engine when ``update_every`` is
         below ``AUTO_MIN_WINDOW`` steps; same gradients.
-    val_task, test_task : callable, optional
-        ``rng -> TaskData`` giving the fixed validation / test sets.
+    val_task : callable, optional
+        ``rng -> TaskData`` giving the fixed validation set.
+    test_task : callable, optional
+        ``(rng, batch) -> TaskData`` drawing test trials (see :meth:`test`).
     comm : snnsim.parallel.MPIComm, optional
         Data parallelism: every rank draws the same global batch, simulates its
         ``comm.shard(batch)`` of the trials, and the batch-summed gradients and losses are
@@ -214,13 +219,31 @@ class Trainer:
         return out
 
     def evaluate(self, data):
-        """Loss (and accuracy) of the current weights on ``data``, without learning."""
-        _, y = self.net.forward(data.inputs)
-        loss, _ = loss_and_error(y, data.targets, data.mask, data.loss)
-        out = {"loss": loss}
-        if data.labels is not None:
-            out["accuracy"] = accuracy(y, data.labels, window_mask(data.mask, *y.shape[:2]))
-        return out
+        """Loss (and accuracy) of the current weights on ``data``, without learning; streamed
+        in chunks of ``EVAL_TRIALS`` trials and time blocks (memory independent of its size)."""
+        B = data.inputs.shape[0]
+        total = {"loss": 0.0, "accuracy": 0.0}
+        for b0 in range(0, B, EVAL_TRIALS):
+            sl = slice(b0, min(B, b0 + EVAL_TRIALS))
+            y = self.net.predict(data.inputs[sl])
+            mask = window_mask(data.mask[sl], *y.shape[:2])
+            loss, _ = loss_and_error(y, data.targets[sl], mask, data.loss)
+            total["loss"] += loss * y.shape[0] / B
+            if data.labels is not None:
+                total["accuracy"] += accuracy(y, data.labels[sl], mask) * y.shape[0] / B
+        return total if data.labels is not None else {"loss": total["loss"]}
+
+    def test(self, batch, chunk=EVAL_TRIALS):
+        """Evaluate on ``batch`` fresh trials of the test task, drawn (from the evaluation
+        generator) and evaluated ``chunk`` trials at a time: memory independent of ``batch``."""
+        total, done = {}, 0
+        while done < batch:
+            n = min(chunk, batch - done)
+            part = self.evaluate(self.test_task(self.rngs["eval"], n))
+            for k, v in part.items():
+                total[k] = total.get(k, 0.0) + v * n / batch
+            done += n
+        return total
 
     def train(self, iterations, *, log=None, checkpoint=None, checkpoint_every=0, progress=None):
         """Run until ``iterations`` in total (continues a resumed trainer) or early stopping."""

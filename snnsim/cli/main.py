@@ -9,6 +9,8 @@ import importlib
 import click
 import numpy as np
 
+from snnsim.kernels._jit import announce_compiles
+
 from .._version import __version__
 from .options import user_errors
 
@@ -31,6 +33,7 @@ class SnnsimGroup(click.Group):
     """A group mapping snnsim's exceptions to one-line click errors."""
 
     def invoke(self, ctx):
+        announce_compiles(lambda msg: click.echo(msg, err=True))
         # NaN/inf is reported once as a divergence (exit 1), not as numpy warnings on stderr
         with user_errors(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return super().invoke(ctx)

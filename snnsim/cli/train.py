@@ -89,7 +89,7 @@ def _read_checkpoint(comm, resume, cfg):
 def record_final(writer, trainer, n_show=8):
     """One evaluation batch recorded for plotting (first trial, first n_show neurons' v/A)."""
     net = trainer.net
-    data = (trainer.test_task or trainer.task)(np.random.default_rng(0))
+    data = (trainer.test_task or trainer.task)(np.random.default_rng(0), 1)
     blocks, y = net.forward(data.inputs[:1])
     sizes = {layer.name: layer.n for layer in net.layers}
     spec = RecordSpec(populations=list(sizes), variables=("v", "A"),
@@ -210,7 +210,7 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
             save_checkpoint(writer, trainer, log)
         for name, w in net.weights().items():
             writer.write_dataset(f"weights/{name}", w, units="1")
-        test = trainer.evaluate(trainer.test_task(trainer.rngs["eval"])) if trainer.test_task else {}
+        test = trainer.test(tr["test_batch"]) if trainer.test_task else {}
         for k, v in test.items():
             writer.set_attrs("/", **{f"test_{k}": v})
         record_final(writer, trainer)
