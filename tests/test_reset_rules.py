@@ -174,3 +174,20 @@ def test_trainer_and_config_take_reset(tmp_path):
 def _with(net, w):
     net.set_weights(w)
     return net
+
+
+@pytest.mark.parametrize("rule,kw", [("eprop", {"engine": "window"}), ("eprop", {"engine": "trace"}),
+                                      ("deep-eprop-onehop", {"engine": "trace", "c_reg": 0.1}),
+                                      ("bptt-m2", {})])
+def test_reset_local_serial_equals_threaded(rule, kw):
+    """The local specialisations of the threaded kernels and their serial twins agree bit
+    for bit (sizes large enough that the default choice would use threads)."""
+    from snnsim.kernels._jit import versions
+    net = make_net(30, layers=2, kinds=("mix", "lif-shared"), sizes=[12, 9])
+    x, tg = make_data(30, T=40, B=6)
+    out = {}
+    for mode in ("serial", "parallel"):
+        with versions(mode):
+            out[mode] = gradients(net, x, tg, rule, reset="local", **kw)
+    for k in out["serial"]:
+        np.testing.assert_array_equal(out["serial"][k], out["parallel"][k], err_msg=k)
