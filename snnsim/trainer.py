@@ -101,6 +101,10 @@ class Trainer:
         ``rng -> TaskData`` giving the fixed validation set.
     test_task : callable, optional
         ``(rng, batch) -> TaskData`` drawing test trials (see :meth:`test`).
+    feedback_w : array (n_top, n_out) or dict, optional
+        Feedback matrices of an online rule with random/adaptive feedback instead of random
+        draws (see :class:`~snnsim.learning.eprop.OnlineEprop`; copied, then read them with
+        ``trainer.learner.feedback_matrices()``).
     comm : snnsim.parallel.MPIComm, optional
         Data parallelism: every rank draws the same global batch, simulates its
         ``comm.shard(batch)`` of the trials, and the batch-summed gradients and losses are
@@ -108,7 +112,7 @@ class Trainer:
     """
 
     def __init__(self, net, task, *, optimizer=None, options=None, val_task=None, test_task=None,
-                 comm=None, **settings):
+                 comm=None, feedback_w=None, **settings):
         if options is None:
             options = TrainOptions.build(**settings)
         elif settings:
@@ -122,11 +126,14 @@ class Trainer:
         self.rngs = dict(zip(("data", "feedback", "eval"), (np.random.default_rng(s) for s in ss.spawn(3))))
         online = options.learning.eprop(net, options.rule, self.update_every)
         if online is not None:
-            self.learner = OnlineEprop(net, 1, online, rng=self.rngs["feedback"])
+            self.learner = OnlineEprop(net, 1, online, rng=self.rngs["feedback"],
+                                       feedback_w=feedback_w)
         else:
             if self.update_every:
                 raise ConfigError("train.update_every", f"rule {options.rule!r} is offline; online "
                                   "updates need eprop, eprop-m1, deep-eprop-spatial or deep-eprop-onehop")
+            if feedback_w is not None:
+                raise ConfigError("feedback_w", f"rule {options.rule!r} uses no feedback matrix")
             self.learner = None
         self.val_every, self.patience = options.val_every, options.patience
         self.val_set = val_task(self.rngs["eval"]) if val_task else None

@@ -124,3 +124,18 @@ def test_adaptive_feedback_follows_updates_and_checkpoints():
     tr2.step()
     for name, w in net.weights().items():
         np.testing.assert_array_equal(tr2.net.weights()[name], w)
+
+
+def test_trainer_takes_feedback_matrices():
+    net = make_net(15, layers=2, kinds=("mix", "alif"))
+    x, tg = make_data(15, T=10)
+    task = lambda rng: TaskData(inputs=x, targets=tg, mask=np.ones(x.shape[:2]), loss="mse")
+    fb = {"readout.w_out": np.full(net.w_out.shape, 0.3), "layer1.w_in": np.full(net.w_in[1].shape, -0.2)}
+    tr = Trainer(net, task, rule="eprop", feedback="random", feedback_w=fb)
+    for k, b in tr.learner.feedback_matrices().items():
+        np.testing.assert_array_equal(b, fb[k])
+        assert b is not fb[k]                       # copied
+    with pytest.raises(ConfigError, match="feedback_w"):
+        Trainer(net, task, rule="bptt", feedback_w=fb)
+    with pytest.raises(ConfigError, match="feedback_w"):
+        Trainer(net, task, rule="eprop", feedback_w=fb)      # symmetric feedback

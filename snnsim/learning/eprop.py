@@ -83,6 +83,8 @@ class OnlineEprop:
                                       "shared tau_m; use order >= 1 via the forward-mode engine")
         self.feedback_w = None
         self.feedback_in = [None] * len(net.layers)
+        if feedback_w is not None and options.feedback == "symmetric":
+            raise ConfigError("feedback_w", "is used with feedback = 'random' or 'adaptive' only")
         if options.feedback != "symmetric":
             given = feedback_w if isinstance(feedback_w, dict) else (
                 {} if feedback_w is None else {"readout.w_out": feedback_w})
