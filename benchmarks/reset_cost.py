@@ -45,16 +45,17 @@ def kernel_rows(n, B, K, reps, dt=np.float32):
     one = np.ones(n, dt)
     alpha, zeta, rho, v_th = one * dt(0.95), one * dt(0.05), one * dt(0.99), one * dt(0.3)
     rows = []
-    for kind in ("LIF", "ALIF"):
-        beta = one * dt(0.4) if kind == "ALIF" else np.zeros(n, dt)
-        adaptive = kind == "ALIF"
+    for kind, lower in (("LIF", False), ("ALIF", False), ("ALIF, lower layer", True)):
+        adaptive = kind.startswith("ALIF")
+        beta = one * dt(0.4) if adaptive else np.zeros(n, dt)
         s3 = lambda: np.zeros((B, n, n_pre), dt)
         ph = np.zeros((1, 1, 1), dt)
-        state = [np.zeros((B, n), dt), s3(), s3() if adaptive else ph, ph, s3(), s3(), ph]
+        state = [np.zeros((B, n), dt), s3(), s3() if adaptive else ph, s3() if lower else ph,
+                 s3(), s3(), ph]
 
         def run(local):
-            KE.eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, dt(0.9), adaptive, False,
-                                 dt(0.0), False, False, *state, *local)
+            KE.eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, dt(0.9), adaptive, lower,
+                                 dt(0.9 if lower else 0.0), False, False, *state, *local)
         t = {name: best_of(lambda: run(loc), reps) for name, loc in (("detach", ()), ("local", (v_th,)))}
         rows.append((f"kernel eprop_layer_block ({kind})", f"B={B}, n={n}, n_pre={n_pre}", K, t))
     for kind in ("LIF", "ALIF"):
