@@ -130,8 +130,10 @@ class Trainer:
                                        feedback_w=feedback_w)
         else:
             if self.update_every:
-                raise ConfigError("train.update_every", f"rule {options.rule!r} is offline; online "
-                                  "updates need eprop, eprop-m1, deep-eprop-spatial or deep-eprop-onehop")
+                raise ConfigError("train.update_every", f"rule {options.rule!r} is offline here; "
+                                  "online updates need eprop, deep-eprop-spatial, deep-eprop-onehop "
+                                  "or eprop-m1 with reset = 'detach' on one LIF layer with a "
+                                  "shared tau_m")
             if feedback_w is not None:
                 raise ConfigError("feedback_w", f"rule {options.rule!r} uses no feedback matrix")
             self.learner = None

@@ -142,3 +142,22 @@ def test_learning_rates_per_group():
         SGD(lr={"w_in": 0.1}).step(w, g)          # no rate for w_rec / w_out
     with pytest.raises(ConfigError, match="optimizer.lr.w_in"):
         SGD(lr={"w_in": -1.0})
+
+
+def test_config_optimizer_options(tmp_path):
+    from snnsim.config import build_network, load_config
+    from snnsim.config_train import make_trainer
+    base = ('[network]\nn_in = 2\n[[layer]]\n[[layer.population]]\ntype = "lif"\nn = 3\n'
+            '[task]\nname = "sine_wave"\nn_in = 2\nsteps = 10\n[train]\n')
+    toml = tmp_path / "c.toml"
+    toml.write_text(base + 'eps_on = "v"\n[train.lr]\ndefault = 0.01\nw_out = 0.1\n')
+    cfg = load_config(toml)
+    tr = make_trainer(cfg, build_network(cfg))
+    assert tr.optimizer.eps_on == "v"
+    assert tr.optimizer.rate("readout.w_out") == 0.1 and tr.optimizer.rate("layer0.w_in") == 0.01
+    for bad, field in (('optimizer = "sgd"\neps_on = "v"\n', "train.eps_on"),
+                       ('eps_on = "m"\n', "train.eps_on"),
+                       ('[train.lr]\nw_in = -1.0\n', "train.lr.w_in")):
+        toml.write_text(base + bad)
+        with pytest.raises(ConfigError, match=field):
+            load_config(toml)
