@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from snnsim import ConfigError
-from snnsim.learning import bptt, forward_mode
+from snnsim.learning import bptt, forward_mode, run_rule
 from nets import assert_active, make_data, make_net, rel_err
 import numpy_bptt
 
@@ -72,7 +72,7 @@ def test_deep_eprop_local_equals_full_bptt_on_feedforward_stack(i):
 def test_deep_eprop_local_equals_torch_autograd(i):
     net, x, tg = stack(i)
     lt, gt = torch_loss(net, x, tg, "mse")
-    lf, gf, _ = forward_mode(net, x, tg, order=0, reset="local")
+    lf, gf, _ = run_rule(net, x, tg, "deep-eprop")          # its default: reset local
     assert lf == pytest.approx(lt, rel=1e-12)
     assert rel_err(gf, gt) < 1e-10
 
