@@ -44,3 +44,23 @@ def test_fidelity_values_are_the_rules():
         cos, rel = compare(g[name], ref[name])
         assert recs[0][f"fidelity_cos.{name}"] == pytest.approx(cos, rel=1e-12)
         assert recs[0][f"fidelity_rel.{name}"] == pytest.approx(rel, rel=1e-9)
+
+
+def test_cli_train_writes_fidelity_columns(tmp_path):
+    import h5py
+    from click.testing import CliRunner
+    from snnsim.cli.main import cli
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[network]\nn_in = 3\n[[layer]]\n[[layer.population]]\ntype = "lif"\nn = 6\n'
+                   'v_th = 0.3\n[[layer]]\n[[layer.population]]\ntype = "lif"\nn = 4\nv_th = 0.3\n'
+                   '[readout]\nn = 1\n[task]\nname = "sine_wave"\nn_in = 3\nsteps = 30\n'
+                   '[train]\nrule = "deep-eprop-onehop"\niterations = 4\nbatch = 2\n'
+                   'fidelity_every = 2\nreset = "local"\n')
+    out = tmp_path / "t.h5"
+    res = CliRunner().invoke(cli, ["train", str(cfg), "-o", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    with h5py.File(out, "r") as f:
+        cos = f["training"]["fidelity_cos.layer0.w_in"][()]
+        rel = f["training"]["fidelity_rel.layer1.w_rec"][()]
+    assert np.isnan(cos[[0, 2]]).all() and np.isfinite(cos[[1, 3]]).all()
+    assert np.isfinite(rel[[1, 3]]).all() and (rel[[1, 3]] >= 0).all()
