@@ -8,6 +8,8 @@ psi_j^t = psi_j^{t-1} = 0, row j has e_ji = 0 and its traces only decay:
     sum_k L_j^{t0+k} ebar_ji^{t0+k} = ebar_ji^{t0} * S_j,   S_j = sum_k L_j^{t0+k} kappa^k
 so the row costs O(1) per step; it is brought up to date (O(N_pre)) when the neuron
 comes close to threshold again, and at the end of every block.
+Reset "detach" only: with the reset local, eps_v_ji depends on psi_j (it is no longer
+zeta_j zbar_i) and the trace engine uses the dense kernel ``eprop.eprop_layer_block``.
 """
 import numpy as np
 from numba import prange
