@@ -1,12 +1,11 @@
 """Cost of reset="local" versus reset="detach" in the e-prop kernels and engines.
 
 Kernel rows time one call of a fused kernel over K steps with each specialisation (same
-inputs): the dense trace kernel ``kernels.eprop.eprop_layer_block`` (LIF and ALIF, top layer)
-and the window engine's backward sweep ``kernels.eprop_window.adjoint_window``. Engine rows
-time the deferred e-prop gradient of a whole network (``snnsim.learning.gradients``, rule
-``eprop``) with each engine; there, reset "local" also gives up the shared-leak shortcuts
-(the activity-proportional ``eprop_lazy`` kernel of the trace engine's top layer and the
-presynaptic eps_v of the window engine's carried traces), which detach uses.
+inputs): the dense trace kernel ``kernels.eprop.eprop_layer_block`` (LIF and ALIF, top layer,
+and a lower layer with the H trace), the activity-proportional ``kernels.eprop_lazy`` (top
+layer with one shared leak) and the window engine's backward sweep
+``kernels.eprop_window.adjoint_window``. Engine rows time the deferred e-prop gradient of a
+whole network (``snnsim.learning.gradients``, rule ``eprop``) with each engine.
 
     python benchmarks/reset_cost.py            # N = 256, n_pre = N + 100, B = 4, K = 200
     python benchmarks/reset_cost.py --quick    # tiny (CI)
@@ -22,6 +21,7 @@ import numpy as np
 
 import snnsim
 from snnsim.kernels import eprop as KE
+from snnsim.kernels import eprop_lazy as KL
 from snnsim.kernels import eprop_window as KW
 from snnsim.learning import gradients
 
@@ -58,6 +58,21 @@ def kernel_rows(n, B, K, reps, dt=np.float32):
                                  dt(0.9 if lower else 0.0), False, False, *state, *local)
         t = {name: best_of(lambda: run(loc), reps) for name, loc in (("detach", ()), ("local", (v_th,)))}
         rows.append((f"kernel eprop_layer_block ({kind})", f"B={B}, n={n}, n_pre={n_pre}", K, t))
+    for kind in ("LIF", "ALIF"):
+        adaptive = kind == "ALIF"
+        beta = one * dt(0.4) if adaptive else np.zeros(n, dt)
+        s3 = lambda: np.zeros((B, n, n_pre), dt)
+        ph = np.zeros((1, 1, 1), dt)
+        lazy = [np.zeros((B, n), dt), np.zeros((B, n_pre), dt), s3() if adaptive else ph, s3(),
+                s3(), ph]
+        dv = s3()
+
+        def run_lazy(local):
+            KL.eprop_lazy_block(pre, psi, sig, dt(0.95), zeta, beta, rho, dt(0.9), adaptive, False,
+                                *lazy, *local)
+        t = {name: best_of(lambda: run_lazy(loc), reps)
+             for name, loc in (("detach", ()), ("local", (v_th, dv)))}
+        rows.append((f"kernel eprop_lazy_block ({kind})", f"B={B}, n={n}, n_pre={n_pre}", K, t))
     for kind in ("LIF", "ALIF"):
         beta = one * dt(0.4) if kind == "ALIF" else np.zeros(n, dt)
         coef = np.empty((B, K, n), dt)

@@ -46,9 +46,10 @@ def _eprop(dt, B=1, K=2, n_pre=2, n=2, n_out=1):
     eprop_m1.eprop_m1_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), z(B, K, n, n_out),
                             z(B, K, n_out), par, par, par[0], dt(0.5), z(B, n), z(*s3), z(*s3),
                             z(*s3), z(*(s3 + (n_out,))), z(*s3))
-    eprop_lazy.eprop_lazy_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), par[0], par, z(n), par,
-                                dt(0.5), True, True, z(B, n), z(B, n_pre), z(*s3), z(*s3),
-                                z(*s3), z(*s3))
+    for local in ((), (par, z(*s3))):   # reset "detach", reset "local" (v_th, deviation)
+        eprop_lazy.eprop_lazy_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), par[0], par, z(n),
+                                    par, dt(0.5), True, True, z(B, n), z(B, n_pre), z(*s3),
+                                    z(*s3), z(*s3), z(*s3), *local)
 
 
 def _window(dt, B=1, K=2, n=2, m=2):

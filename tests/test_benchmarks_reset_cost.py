@@ -12,7 +12,7 @@ def test_reset_cost_quick():
                          cwd=ROOT)
     assert res.returncode == 0, res.stdout + res.stderr
     rows = [l for l in res.stdout.splitlines() if l.startswith("| kernel") or l.startswith("| engine")]
-    assert len(rows) == 7, res.stdout
+    assert len(rows) == 9, res.stdout
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert float(cells[3]) > 0 and float(cells[4]) > 0

@@ -177,3 +177,43 @@ def test_adjoint_window_local_adjoint_identity(seed, adaptive, hmode):
                       a_hat, use_h, delay, adj2, x_in, z, z0, gT, p["v_th"])
     np.testing.assert_allclose(adj2, adj, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(gT, np.einsum("btj,bti->bij", coef, pre), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("adaptive", [False, True])
+@pytest.mark.parametrize("want_esum", [False, True])
+def test_eprop_lazy_block_local_matches_state_form(seed, adaptive, want_esum):
+    """The activity-proportional kernel with the reset local (eps_v = zeta zbar + d, d decayed
+    lazily) == the numpy state form, with long silent stretches and rows pending at block ends."""
+    from snnsim.kernels import eprop_lazy as KL
+    rng = np.random.default_rng(70 + seed)
+    B, K, n, n_pre = 2, 15, 5, 6
+    p = params(rng, n, adaptive)
+    p["alpha"] = np.full(n, 0.9)                      # one shared leak
+    kappa = 0.85
+    pre = (rng.random((B, 2 * K, n_pre)) < 0.4).astype(float)
+    active = rng.random((B, 2 * K, n)) < 0.25         # mostly silent rows
+    active[:, K - 3:K + 4, 0] = False                 # a row pending across the block boundary
+    psi = rng.random((B, 2 * K, n)) * active
+    sig = rng.standard_normal((B, 2 * K, n)) * (rng.random((B, 2 * K, n)) < 0.8)
+    zeros = lambda: np.zeros((B, n, n_pre))
+    s0 = {"ev": zeros(), "ea": zeros(), "hh": zeros(), "eb": zeros()}
+    g_ref, es_ref, fin, _ = ref_traces(pre, psi, sig, p, kappa, False, 0.0, False, s0,
+                                       np.zeros((B, n)))
+    zbar, ea, eb, grad, esum, dv = np.zeros((B, n_pre)), zeros(), zeros(), zeros(), zeros(), zeros()
+    pp = np.zeros((B, n))
+    ph = np.zeros((1, 1, 1))
+    for sl in (slice(0, K), slice(K, 2 * K)):
+        KL.eprop_lazy_block(np.ascontiguousarray(pre[:, sl]), np.ascontiguousarray(psi[:, sl]),
+                            np.ascontiguousarray(sig[:, sl]), 0.9, p["zeta"], p["beta"], p["rho"],
+                            kappa, adaptive, want_esum, pp, zbar, ea if adaptive else ph, eb, grad,
+                            esum if want_esum else ph, p["v_th"], dv)
+    np.testing.assert_allclose(grad, g_ref, rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(eb, fin["eb"], rtol=1e-11, atol=1e-12)
+    np.testing.assert_allclose(p["zeta"][None, :, None] * zbar[:, None, :] + dv, fin["ev"],
+                               rtol=1e-11, atol=1e-12)
+    if adaptive:
+        np.testing.assert_allclose(ea, fin["ea"], rtol=1e-11, atol=1e-12)
+    if want_esum:
+        np.testing.assert_allclose(esum, es_ref, rtol=1e-11, atol=1e-12)
+    assert np.abs(dv).max() > 1e-3      # the local terms were exercised

@@ -50,8 +50,8 @@ def test_issue_table_deep_eprop_default_is_bptt_per_layer():
         assert np.linalg.norm(g[name]) / np.linalg.norm(ref[name]) == pytest.approx(1, abs=1e-10)
 
 
-def single_layer(seed=5, rec=True, tau_out=10.0):
-    net = make_net(seed, layers=1, kinds=("mix",), recurrent=rec, tau_out=tau_out, t_ref=2.0,
+def single_layer(seed=5, rec=True, tau_out=10.0, kind="mix"):
+    net = make_net(seed, layers=1, kinds=(kind,), recurrent=rec, tau_out=tau_out, t_ref=2.0,
                    sizes=[6])
     x, tg = make_data(seed, T=40)
     assert_active(net, x)
@@ -60,10 +60,11 @@ def single_layer(seed=5, rec=True, tau_out=10.0):
 
 @pytest.mark.parametrize("engine", ["window", "trace"])
 @pytest.mark.parametrize("rec", [True, False])
-def test_eprop_local_one_layer_equals_forward_mode_order0(engine, rec):
+@pytest.mark.parametrize("kind", ["mix", "alif"])   # alif: one shared leak (lazy trace kernel)
+def test_eprop_local_one_layer_equals_forward_mode_order0(engine, rec, kind):
     """One layer, symmetric feedback: e-prop == order-0 m-order e-prop of the same convention
     (forward mode), for both engines, several windows/blocks."""
-    net, x, tg = single_layer(rec=rec)
+    net, x, tg = single_layer(rec=rec, kind=kind)
     _, gf, _ = forward_mode(net, x, tg, order=0, reset="local")
     for block, mb in ((40, 256.0), (7, 0.0005)):
         _, g, _ = eprop(net, x, tg, engine=engine, reset="local", block=block, window_mb=mb)

@@ -17,11 +17,11 @@ within-neuron Jacobian (``options`` module docstring):
               + zeta_j pre_i^t
 (the same fused kernel, its local specialisation).
 
-The top layer, when its neurons share one leak and the reset is detached, uses the
-activity-proportional kernel ``kernels.eprop_lazy`` (one presynaptic trace zbar, lazy decay of
-silent rows; with the reset local eps_v depends on psi_j and is no longer presynaptic); with
-``order=1`` the fused first-order kernel ``kernels.eprop_m1`` (Martin-Sanchez et al. 2022;
-reset "detach" only).
+The top layer, when its neurons share one leak, uses the activity-proportional kernel
+``kernels.eprop_lazy`` (one presynaptic trace zbar, lazy decay of silent rows; with the reset
+local it also keeps the deviation of eps_v from zeta zbar, decayed lazily); with ``order=1``
+the fused first-order kernel ``kernels.eprop_m1`` (Martin-Sanchez et al. 2022; reset "detach"
+only).
 Memory: O(B n n_pre) per layer (traces and gradient), independent of T.
 """
 from __future__ import annotations
@@ -41,7 +41,8 @@ class LayerTraces:
 
     psi_prev (B, n): psi of the step before the next block. ev: eps_v (B, n, n_pre), or the
     shared presynaptic trace zbar (B, n_pre) when ``lazy``. ea (ALIF), hh (lower layers), eb,
-    f and y1 (order 1) are (B, n, n_pre[, n_out]) or (1, 1, 1) placeholders when unused.
+    f and y1 (order 1) are (B, n, n_pre[, n_out]) or (1, 1, 1) placeholders when unused;
+    dv (B, n, n_pre): eps_v - zeta zbar of a lazy layer with the reset local (else None).
     """
     psi_prev: np.ndarray
     ev: np.ndarray
@@ -52,6 +53,7 @@ class LayerTraces:
     adaptive: bool
     f: np.ndarray | None = None
     y1: np.ndarray | None = None
+    dv: np.ndarray | None = None
 
 
 class TraceEngine:
@@ -88,12 +90,13 @@ class TraceEngine:
             adaptive = bool(np.any(net.params[l]["beta"] != 0))
             top = l == len(net.sizes) - 1
             alpha = net.params[l]["alpha"]
-            lazy = (o.lazy and top and o.order == 0 and o.reset == "detach"
-                    and bool(np.all(alpha == alpha[0])))
+            lazy = o.lazy and top and o.order == 0 and bool(np.all(alpha == alpha[0]))
             tr = LayerTraces(psi_prev=np.zeros((B, n), dt), eb=np.zeros(shape, dt), lazy=lazy,
                              ev=np.zeros((B, shape[2]), dt) if lazy else np.zeros(shape, dt),
                              ea=np.zeros(shape, dt) if adaptive else ph,
                              hh=ph if top else np.zeros(shape, dt), adaptive=adaptive)
+            if lazy and o.reset == "local":
+                tr.dv = np.zeros(shape, dt)
             if top and o.order == 1:
                 tr.f = np.zeros(shape, dt)
                 tr.y1 = np.zeros(shape + (net.readout.n,), dt)
@@ -138,7 +141,8 @@ class TraceEngine:
         elif tr.lazy:   # tr.ev holds the shared presynaptic trace zbar (B, n_pre)
             KL.eprop_lazy_block(pre, blk.psi, sig, p["alpha"][0], p["zeta"], p["beta"], p["rho"],
                                 kappa, tr.adaptive, o.c_reg > 0, tr.psi_prev, tr.ev,
-                                tr.ea, tr.eb, self.g[l], self.esum[l])
+                                tr.ea, tr.eb, self.g[l], self.esum[l],
+                                *((p["v_th"], tr.dv) if o.reset == "local" else ()))
         else:
             a_hat, delay = o.depth_filter(net, l)
             KE.eprop_layer_block(pre, blk.psi, sig, p["alpha"], p["zeta"], p["beta"], p["rho"],
