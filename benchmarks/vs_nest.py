@@ -432,8 +432,8 @@ def snnsim_child(spec, out, keep_x1, block, engine):
                      "readout.w_out": zo * data.w_out})
     holder = []
     trainer = Trainer(net, lambda rng: holder[-1], rule="eprop", optimizer=opt, feedback="random",
-                      c_reg=c_reg, f_target=s["f_target"], block=block, engine=engine, seed=0)
-    trainer.learner.feedback_w[...] = data.B
+                      c_reg=c_reg, f_target=s["f_target"], block=block, engine=engine, seed=0,
+                      feedback_w=data.B)
     losses, accs, t_gen = [], [], 0.0
     for _ in range(s["n_iter"]):
         td = time.perf_counter()

@@ -31,23 +31,25 @@ def _bptt(dt, B=1, T=2, n_pre=2, n=2):
     par = np.ones(n, dt)
     bptt.layer_backward(z(B, T, n_pre), z(B, T, n), z(B, T, n), z(1, B, T, n), z(n_pre, n),
                         z(n, n), True, par, par, par, z(n), par, True, True,
-                        z(B, n_pre, n), z(B, n, n), z(1, B, T, n_pre))
+                        z(B, n_pre, n), z(B, n, n), z(1, B, T, n_pre), False)
 
 
 def _eprop(dt, B=1, K=2, n_pre=2, n=2, n_out=1):
     z = lambda *s: np.zeros(s, dt)
     par = np.ones(n, dt)
     s3 = (B, n, n_pre)
-    eprop.eprop_layer_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), par, par, z(n), par, dt(0.5),
-                            True, True, dt(0.5), False, True, z(B, n), z(*s3), z(*s3), z(*s3),
-                            z(*s3), z(*s3), z(*s3))
+    for local in ((), (par,)):   # reset "detach", reset "local" (v_th)
+        eprop.eprop_layer_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), par, par, z(n), par,
+                                dt(0.5), True, True, dt(0.5), False, True, z(B, n), z(*s3),
+                                z(*s3), z(*s3), z(*s3), z(*s3), z(*s3), *local)
     eprop.readout_grad_block(z(B, K, n), z(B, K, n_out), dt(0.5), z(B, n), z(B, n, n_out))
     eprop_m1.eprop_m1_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), z(B, K, n, n_out),
                             z(B, K, n_out), par, par, par[0], dt(0.5), z(B, n), z(*s3), z(*s3),
                             z(*s3), z(*(s3 + (n_out,))), z(*s3))
-    eprop_lazy.eprop_lazy_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), par[0], par, z(n), par,
-                                dt(0.5), True, True, z(B, n), z(B, n_pre), z(*s3), z(*s3),
-                                z(*s3), z(*s3))
+    for local in ((), (par, z(*s3))):   # reset "detach", reset "local" (v_th, deviation)
+        eprop_lazy.eprop_lazy_block(z(B, K, n_pre), z(B, K, n), z(B, K, n), par[0], par, z(n),
+                                    par, dt(0.5), True, True, z(B, n), z(B, n_pre), z(*s3),
+                                    z(*s3), z(*s3), z(*s3), *local)
 
 
 def _window(dt, B=1, K=2, n=2, m=2):
@@ -55,8 +57,10 @@ def _window(dt, B=1, K=2, n=2, m=2):
     par = np.ones(n, dt)
     common = (z(B, K, n), z(B, K, n), z(B, n), dt(1.0), z(B, n), par, par, z(n), par, dt(0.5),
               dt(0.5), True, False, z(B, n, 4))
-    eprop_window.adjoint_window(*common, z(B, K, n))
-    eprop_window.adjoint_events(*common, z(B, K, m), z(B, K, n), z(B, n), z(B, m + n, n))
+    for local in ((), (par,)):   # reset "detach", reset "local" (v_th)
+        eprop_window.adjoint_window(*common, z(B, K, n), *local)
+        eprop_window.adjoint_events(*common, z(B, K, m), z(B, K, n), z(B, n), z(B, m + n, n),
+                                    *local)
     eprop_window.advance_trace(z(B, K, m), dt(0.5), z(B, m))
     eprop_window.lowrank_signal(z(B, K, 1), z(n, 1), z(B, K, n))
 

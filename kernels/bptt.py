@@ -2,7 +2,8 @@
 
 Adjoints of the layer equations in ``forward.py`` (Werbos 1990; Bellec et al. 2020 use the
 same pseudo-derivative psi), for order n = number of explicit hops (Martin-Sanchez, Bohte &
-Otte 2022, arXiv 2207.11439). With W~[i,j] = zeta_j W_rec[i,j] - v_th_j delta_ij:
+Otte 2022, arXiv 2207.11439). With W~[i,j] = zeta_j W_rec[i,j] - v_th_j delta_ij (reset
+"detach": the reset is an explicit hop):
 
     gz^(n),t_j = g_ext^(n),t_j + sum_k W~[j,k] gv^(n-1),t+1_k + ga^(n),t+1_j
     gv^(n),t_j = psi^t_j gz^(n),t_j + alpha_j gv^(n),t+1_j
@@ -10,8 +11,11 @@ Otte 2022, arXiv 2207.11439). With W~[i,j] = zeta_j W_rec[i,j] - v_th_j delta_ij
     dW_in[i,j]  += pre^t_i  zeta_j sum_n gv^(n),t_j ;  dW_rec[i,j] += z^{t-1}_i zeta_j sum_n gv^(n),t_j
     g_pre^(n),t_i = sum_j W_in[i,j] zeta_j gv^(n),t_j       (handed to the layer below)
 
-``full=True`` is exact BPTT (one order, hops stay in it); otherwise orders 0..M-1 are
-kept and hops beyond M-1 are dropped (hop-truncated BPTT).
+With ``local=True`` (reset "local") the reset stays within the neuron, W~ = zeta W_rec and
+    gz^(n),t_j = g_ext^(n),t_j + sum_k W~[j,k] gv^(n-1),t+1_k + ga^(n),t+1_j - v_th_j gv^(n),t+1_j
+
+``full=True`` is exact BPTT (one order, hops stay in it; both conventions give the same
+gradient); otherwise orders 0..M-1 are kept and hops beyond M-1 are dropped (hop-truncated BPTT).
 """
 import numpy as np
 from numba import prange
@@ -21,12 +25,13 @@ from ._jit import kernel
 
 @kernel(parallel=True)
 def layer_backward(pre, z_prev, psi, g_ext, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho,
-                   full, need_g_pre, gw_in, gw_rec, g_pre):
+                   full, need_g_pre, gw_in, gw_rec, g_pre, local=False):
     """Backward pass of one layer over the whole sequence.
 
     pre: (B, T, n_pre); z_prev, psi: (B, T, n); g_ext: (M, B, T, n) dL/dz from above, by order.
     Accumulated in place (+=): gw_in (B, n_pre, n), gw_rec (B, n, n) (per-trial gradients).
     Written: g_pre (M, B, T, n_pre) when need_g_pre.
+    local: reset convention, False = "detach" (the reset is an explicit hop), True = "local".
     """
     M, B, T, n = g_ext.shape
     n_pre = pre.shape[2]
@@ -42,8 +47,10 @@ def layer_backward(pre, z_prev, psi, g_ext, w_in, w_rec, has_rec, alpha, zeta, v
                 src = m if full else m - 1
                 for j in range(n):
                     gz = g_ext[m, b, t, j] + ga_next[m, j]
+                    if local:
+                        gz -= v_th[j] * gv_next[m, j]
                     if src >= 0:
-                        lat = -v_th[j] * gv_next[src, j]
+                        lat = 0.0 if local else -v_th[j] * gv_next[src, j]
                         if has_rec:
                             for k in range(n):
                                 lat += w_rec[j, k] * zeta[k] * gv_next[src, k]

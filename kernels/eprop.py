@@ -12,6 +12,16 @@ For neuron j and presynaptic entry i of ``pre`` (= [layer input, own z^{t-1}]):
                  ebar^t = kappa ebar^{t-1} + H^t (H^{t-1} with the one-step delay), grad += delta_j^t ebar^t
 Optionally esum += e^t (firing-rate regularisation). All traces are (B, n, n_pre) and are
 carried across blocks, so memory does not depend on the sequence length.
+
+Reset convention: the recursion above is reset "detach" (the reset -v_th z^{t-1} is an
+explicit hop, dropped at order 0; Bellec 2020, NEST). With reset "local" (``reset_v_th``
+given) the reset stays in the within-neuron Jacobian:
+    eps_v^t = (alpha_j - v_th_j psi_j^{t-1}) eps_v^{t-1} + v_th_j beta_j psi_j^{t-1} eps_a^{t-1}
+              + zeta_j pre_i^t
+and eps_a, e, H, ebar as above. eps_v then depends on j through psi: it is no longer a
+presynaptic trace (the shared-leak shortcuts of ``eprop_lazy`` and the window engine do not
+apply). The detach specialisation is compiled without the local terms (numba prunes the
+``reset_v_th is None`` branch), so its arithmetic is unchanged.
 """
 from numba import prange
 
@@ -20,15 +30,17 @@ from ._jit import kernel
 
 @kernel(parallel=True)
 def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, use_h, a_hat, delay,
-                      want_esum, psi_prev, ev, ea, hh, eb, grad, esum):
+                      want_esum, psi_prev, ev, ea, hh, eb, grad, esum, reset_v_th=None):
     """One block of K steps for one layer (all trials in parallel).
 
     pre: (B, K, n_pre); psi, sig: (B, K, n) pseudo-derivatives and learning signals.
     Modified in place: psi_prev (B, n); ev, eb, grad (B, n, n_pre); ea when adaptive;
     hh when use_h; esum when want_esum (else these may be (1, 1, 1) placeholders).
+    reset_v_th: None for reset "detach", or the thresholds v_th (n,) for reset "local".
     """
     B, K, n_pre = pre.shape
     n = psi.shape[2]
+    plain = not use_h and not want_esum
     for b in prange(B):
         for t in range(K):
             for j in range(n):
@@ -39,16 +51,48 @@ def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, us
                 ze = zeta[j]
                 be = beta[j]
                 decay_a = rho[j] - pp * be
+                if reset_v_th is not None:
+                    dvv = al - reset_v_th[j] * pp            # dv^t/dv^{t-1}, reset kept
+                    dva = reset_v_th[j] * be * pp            # dv^t/da^{t-1}
+                    if adaptive and plain:
+                        # the common ALIF case (top layer, no regulariser) as a branch-free
+                        # loop: with the H-trace and esum branches in it, the compiler gave
+                        # up on the coupled eps_v/eps_a update (2.5x slower, benchmarks/)
+                        for i in range(n_pre):
+                            evo = ev[b, j, i]
+                            eao = ea[b, j, i]
+                            evn = dvv * evo + dva * eao + ze * pre[b, t, i]
+                            ean = pp * evo + decay_a * eao
+                            ev[b, j, i] = evn
+                            ea[b, j, i] = ean
+                            ebn = kappa * eb[b, j, i] + p * (evn - be * ean)
+                            eb[b, j, i] = ebn
+                            grad[b, j, i] += s * ebn
+                        psi_prev[b, j] = p
+                        continue
                 for i in range(n_pre):
                     evo = ev[b, j, i]
-                    evn = al * evo + ze * pre[b, t, i]
-                    ev[b, j, i] = evn
-                    if adaptive:
-                        ean = pp * evo + decay_a * ea[b, j, i]
-                        ea[b, j, i] = ean
-                        e = p * (evn - be * ean)
+                    if reset_v_th is not None:   # both traces loaded before either is stored
+                        if adaptive:
+                            eao = ea[b, j, i]
+                            evn = dvv * evo + dva * eao + ze * pre[b, t, i]
+                            ean = pp * evo + decay_a * eao
+                            ev[b, j, i] = evn
+                            ea[b, j, i] = ean
+                            e = p * (evn - be * ean)
+                        else:
+                            evn = dvv * evo + ze * pre[b, t, i]
+                            ev[b, j, i] = evn
+                            e = p * evn
                     else:
-                        e = p * evn
+                        evn = al * evo + ze * pre[b, t, i]
+                        ev[b, j, i] = evn
+                        if adaptive:
+                            ean = pp * evo + decay_a * ea[b, j, i]
+                            ea[b, j, i] = ean
+                            e = p * (evn - be * ean)
+                        else:
+                            e = p * evn
                     if use_h:
                         h_old = hh[b, j, i]
                         h_new = a_hat * h_old + e

@@ -8,6 +8,12 @@ psi_j^t = psi_j^{t-1} = 0, row j has e_ji = 0 and its traces only decay:
     sum_k L_j^{t0+k} ebar_ji^{t0+k} = ebar_ji^{t0} * S_j,   S_j = sum_k L_j^{t0+k} kappa^k
 so the row costs O(1) per step; it is brought up to date (O(N_pre)) when the neuron
 comes close to threshold again, and at the end of every block.
+Reset "local" (``reset_v_th`` given): eps_v_ji is no longer zeta_j zbar_i (it depends on
+psi_j, ``eprop.eprop_layer_block``), but its deviation d_ji = eps_v_ji - zeta_j zbar_i obeys
+    d^t = (alpha - v_th_j psi_j^{t-1}) d^{t-1} - v_th_j psi_j^{t-1} zeta_j zbar_i^{t-1}
+          + v_th_j beta_j psi_j^{t-1} eps_a^{t-1}
+so it only decays (by alpha) while psi_j^{t-1} = 0: d (B, n, n_pre, in ``dv``) is kept and
+decayed lazily like ebar and eps_a, and the kernel stays activity-proportional.
 """
 import numpy as np
 from numba import prange
@@ -16,14 +22,20 @@ from ._jit import kernel
 
 
 @kernel()
-def _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a):
-    """Apply row j's pending decays and gradient (in place) and reset its accumulators."""
+def _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv=None, dec_d=None):
+    """Apply row j's pending decays and gradient (in place) and reset its accumulators
+    (and the decay of the eps_v deviation ``dv`` with reset "local")."""
     s, de, da = s_acc[j], dec_eb[j], dec_a[j]
     for i in range(eb.shape[2]):
         grad[b, j, i] += s * eb[b, j, i]
         eb[b, j, i] *= de
         if adaptive:
             ea[b, j, i] *= da
+    if dv is not None:
+        dd = dec_d[j]
+        for i in range(eb.shape[2]):
+            dv[b, j, i] *= dd
+        dec_d[j] = 1.0
     s_acc[j] = 0.0
     dec_eb[j] = 1.0
     dec_a[j] = 1.0
@@ -31,12 +43,14 @@ def _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a):
 
 @kernel(parallel=True)
 def eprop_lazy_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, want_esum,
-                     psi_prev, zbar, ea, eb, grad, esum):
+                     psi_prev, zbar, ea, eb, grad, esum, reset_v_th=None, dv=None):
     """One block of K steps for a layer with a shared leak ``alpha`` (scalar).
 
     pre (B, K, n_pre); psi, sig (B, K, n). Modified in place: psi_prev (B, n),
     zbar (B, n_pre), eb and grad (B, n, n_pre), ea when adaptive, esum when want_esum
     (placeholders (1, 1, 1) otherwise). All rows are up to date when the call returns.
+    reset_v_th, dv: None (reset "detach"), or v_th (n,) and the eps_v deviation (B, n, n_pre),
+    modified in place (reset "local").
     """
     B, K, n_pre = pre.shape
     n = psi.shape[2]
@@ -46,6 +60,8 @@ def eprop_lazy_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, wan
         dec_eb = np.ones(n)
         dec_a = np.ones(n)
         pending = np.zeros(n, dtype=np.bool_)
+        if reset_v_th is not None:
+            dec_d = np.ones(n)
         for t in range(K):
             for i in range(n_pre):
                 zprev[i] = zbar[b, i]
@@ -57,15 +73,45 @@ def eprop_lazy_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, wan
                 if p == 0.0 and pp == 0.0:
                     dec_eb[j] *= kappa
                     dec_a[j] *= rho[j]
+                    if reset_v_th is not None:
+                        dec_d[j] *= alpha
                     s_acc[j] += s * dec_eb[j]
                     pending[j] = True
                     continue
                 if pending[j]:
-                    _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
+                    if reset_v_th is not None:
+                        _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv, dec_d)
+                    else:
+                        _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
                     pending[j] = False
                 ze = zeta[j]
                 be = beta[j]
                 decay_a = rho[j] - pp * be
+                if reset_v_th is not None:
+                    rv = reset_v_th[j] * pp
+                    dd = alpha - rv                 # d^t / d^{t-1}
+                    rva = rv * be                   # d^t / eps_a^{t-1}
+                    for i in range(n_pre):
+                        zp = ze * zprev[i]
+                        d_old = dv[b, j, i]
+                        if adaptive:
+                            ea_old = ea[b, j, i]
+                            ean = pp * (zp + d_old) + decay_a * ea_old
+                            d_new = dd * d_old - rv * zp + rva * ea_old
+                            ea[b, j, i] = ean
+                            e = p * (ze * zbar[b, i] + d_new - be * ean)
+                        else:
+                            d_new = dd * d_old - rv * zp
+                            e = p * (ze * zbar[b, i] + d_new)
+                        dv[b, j, i] = d_new
+                        eb[b, j, i] = kappa * eb[b, j, i] + e
+                        if want_esum:
+                            esum[b, j, i] += e
+                    if s != 0.0:
+                        for i in range(n_pre):
+                            grad[b, j, i] += s * eb[b, j, i]
+                    psi_prev[b, j] = p
+                    continue
                 for i in range(n_pre):
                     evn = ze * zbar[b, i]
                     if adaptive:
@@ -83,4 +129,7 @@ def eprop_lazy_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, wan
                 psi_prev[b, j] = p
         for j in range(n):
             if pending[j]:
-                _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
+                if reset_v_th is not None:
+                    _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv, dec_d)
+                else:
+                    _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)

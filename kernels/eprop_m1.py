@@ -7,6 +7,8 @@ Its contribution to the (leaky) readout is tracked exactly per output o:
     grad_ji += sum_o err_o^t Y1^t[j, i, o]
 in the same loop as the order-0 trace (eps^t = alpha eps^{t-1} + zeta pre^t, e = psi eps,
 ebar = kappa ebar + e, grad += L ebar). Memory O(B N N_pre n_out), flat in time.
+Reset "detach" only (the reset is the -v_th I part of the hop W~): with the reset local the
+order-0 Jacobian alpha - v_th psi_k^{t-1} differs between neurons and P^(1) does not factorise.
 """
 from numba import prange
 

@@ -9,7 +9,11 @@ For one neuron j the per-synapse state s_ji = (eps_v, eps_a, H, ebar) obeys, at 
     H^t     = a_hat H^{t-1} + e^t                      (lower layers only)
     ebar^t  = kappa ebar^{t-1} + src^t,  src = e^t, H^t or H^{t-1} (one-step delay)
 
-which is linear in (pre_i, s_ji^0) with coefficients that depend on j and t only. A linear
+(reset "detach"; with reset "local", ``reset_v_th`` given, the eps_v line becomes
+    eps_v^t = (alpha_j - v_th_j psi_j^{t-1}) eps_v^{t-1} + v_th_j beta_j psi_j^{t-1} eps_a^{t-1}
+              + zeta_j pre_i^t
+and the adjoint sweep gets the transposed terms; see ``eprop.eprop_layer_block``), which is
+linear in (pre_i, s_ji^0) with coefficients that depend on j and t only. A linear
 functional J_ji = sum_t [ws L_j^t ebar_ji^t + we_j e_ji^t] + term . s_ji^K of one window of K
 steps is therefore
 
@@ -31,11 +35,12 @@ N_STATE = 4   # (eps_v, eps_a, H, ebar)
 
 @kernel()
 def _adjoint_row(p_t, pp_t, s_t, ws, w_e, alpha, zeta, beta, rho, kappa, a_hat, uh, dl,
-                 n_v, n_a, n_h, n_b, c_t):
+                 n_v, n_a, n_h, n_b, c_t, reset_v_th=None):
     """One step of the backward sweep for the n neurons of one trial (in place on n_*, c_t).
 
     Branch-free so that it vectorises: uh, dl are 0/1 factors (H trace, one-step delay); with
     beta = 0 the eps_a adjoint stays 0, so LIF neurons need no separate path.
+    reset_v_th: None (reset "detach") or v_th (n,) (reset "local"; a compile-time choice).
     """
     for j in range(p_t.shape[0]):
         p = p_t[j]
@@ -48,13 +53,18 @@ def _adjoint_row(p_t, pp_t, s_t, ws, w_e, alpha, zeta, beta, rho, kappa, a_hat, 
         l_v = p * g_e + n_v[j]
         c_t[j] = zeta[j] * l_v
         l_a = n_a[j] - beta[j] * p * g_e
-        n_v[j] = alpha[j] * l_v + pp * l_a
-        n_a[j] = (rho[j] - pp * beta[j]) * l_a
+        if reset_v_th is not None:
+            r = reset_v_th[j] * pp
+            n_v[j] = (alpha[j] - r) * l_v + pp * l_a
+            n_a[j] = r * beta[j] * l_v + (rho[j] - pp * beta[j]) * l_a
+        else:
+            n_v[j] = alpha[j] * l_v + pp * l_a
+            n_a[j] = (rho[j] - pp * beta[j]) * l_a
 
 
 @kernel(parallel=True)
 def adjoint_window(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat, use_h, delay,
-                   adj, coef):
+                   adj, coef, reset_v_th=None):
     """Backward sweep over one chunk of K steps for one functional (all trials in parallel).
 
     psi, sig: (B, K, n) pseudo-derivatives and learning signals; psi0: (B, n) the pseudo-
@@ -63,6 +73,7 @@ def adjoint_window(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat,
     (eps_v, eps_a, H, ebar) after the chunk's last step (the functional's end weights, or what
     the following chunk returned), on return the adjoint of the state before its first step.
     Writes coef (B, K, n): the coefficient of pre_i^t.
+    reset_v_th: None for reset "detach", or v_th (n,) for reset "local".
     """
     B, K, n = psi.shape
     uh = 1.0 if use_h else 0.0
@@ -71,19 +82,21 @@ def adjoint_window(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat,
         n_v, n_a, n_h, n_b = adj[b, :, 0].copy(), adj[b, :, 1].copy(), adj[b, :, 2].copy(), adj[b, :, 3].copy()
         for t in range(K - 1, -1, -1):
             _adjoint_row(psi[b, t], psi[b, t - 1] if t > 0 else psi0[b], sig[b, t], ws, we[b],
-                         alpha, zeta, beta, rho, kappa, a_hat, uh, dl, n_v, n_a, n_h, n_b, coef[b, t])
+                         alpha, zeta, beta, rho, kappa, a_hat, uh, dl, n_v, n_a, n_h, n_b, coef[b, t],
+                         reset_v_th)
         adj[b, :, 0], adj[b, :, 1], adj[b, :, 2], adj[b, :, 3] = n_v, n_a, n_h, n_b
 
 
 @kernel(parallel=True)
 def adjoint_events(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat, use_h, delay,
-                   adj, x, z, z0, gT):
+                   adj, x, z, z0, gT, reset_v_th=None):
     """``adjoint_window`` fused with the gradient product for spike inputs: the coefficient
     row of step t is added to gT[b, i, :] for every non-zero input i of that step, scaled by
     its value, without writing the coefficients to memory: O(B K n + events n).
     Inputs: x (B, K, m), then the layer's own z^{t-1}: z[b, t - 1] (z0[b] at t = 0), with
     z (B, K, n_z) and z0 (B, n_z); n_z = 0 for a layer without recurrence.
     adj (B, n, 4) and gT (B, m + n_z, n) are modified in place (one slice per trial).
+    reset_v_th: None for reset "detach", or v_th (n,) for reset "local".
     """
     B, K, n = psi.shape
     m = x.shape[2]
@@ -96,7 +109,8 @@ def adjoint_events(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat,
         g = gT[b]
         for t in range(K - 1, -1, -1):
             _adjoint_row(psi[b, t], psi[b, t - 1] if t > 0 else psi0[b], sig[b, t], ws, we[b],
-                         alpha, zeta, beta, rho, kappa, a_hat, uh, dl, n_v, n_a, n_h, n_b, c_t)
+                         alpha, zeta, beta, rho, kappa, a_hat, uh, dl, n_v, n_a, n_h, n_b, c_t,
+                         reset_v_th)
             for i in range(m + mz):
                 if i < m:
                     s = x[b, t, i]

@@ -102,7 +102,8 @@ def _layers(path, value, ctx):
 
 
 def _readout(path, t, ctx):
-    r = _fields(path, t, {"n": (_count, 1), "tau_out": (_nonneg, 20.0), "w_scale": (V.finite, 1.0)})
+    r = _fields(path, t, {"n": (_count, 1), "tau_out": (_nonneg, 20.0), "w_scale": (V.finite, 1.0),
+                          "regular_spike_arrival": (_bool, True)})
     _min_tau(f"{path}.tau_out", r["tau_out"], ctx["network"]["dt"], allow_zero=True)
     return r
 

@@ -17,9 +17,9 @@ import numpy as np
 from . import validate as V
 from .config_fields import REQUIRED, _bool, _choice, _count, _count0, _fields, _nonneg, _table
 from .errors import ConfigError
-from .learning.options import ENGINES, FEEDBACK, RuleOptions
+from .learning.options import ENGINES, FEEDBACK, RESETS, RuleOptions
 from .learning.rules import parse_rule
-from .optim import OPTIMIZERS
+from .optim import EPS_ON, OPTIMIZERS
 from .tasks import TASKS, make_task
 
 FROZEN_TASKS = ("sine_wave",)   # one fixed pattern, repeated every iteration
@@ -84,19 +84,33 @@ def task_section(path, t, ctx):
     return out
 
 
+def _lr(f, v):
+    """A learning rate, or a table of them keyed by weight name, kind (w_in, w_rec, w_out) or
+    "default" (per-group learning rates, ``snnsim.optim``)."""
+    if isinstance(v, dict):
+        if not v:
+            raise ConfigError(f, "an empty table gives no learning rate")
+        return {str(k): V.positive(f"{f}.{k}", x) for k, x in v.items()}
+    return V.positive(f, v)
+
+
 def train_section(path, t, ctx):
     out = _fields(path, t, {
         "rule": (_rule, "eprop"), "iterations": (_count, 100), "batch": (_count, 32),
-        "optimizer": (_choice(OPTIMIZERS), "adam"), "lr": (V.positive, 1e-3),
+        "optimizer": (_choice(OPTIMIZERS), "adam"), "lr": (_lr, 1e-3),
+        "eps_on": (_choice(EPS_ON), None),
         "feedback": (_choice(FEEDBACK), "symmetric"), "c_reg": (_nonneg, 0.0),
         "f_target": (_nonneg, 10.0), "update_every": (_count0, 0),
         "block": (_count, 256), "engine": (_choice(("auto",) + ENGINES), "auto"),
-        "window_mb": (V.positive, 256.0), "val_every": (_count0, 0),
+        "window_mb": (V.positive, 256.0), "reset": (_choice(RESETS), None),
+        "val_every": (_count0, 0),
         "val_batch": (_count, 64), "patience": (_count0, 0),
         "test_batch": (_count0, 0),
-        "checkpoint_every": (_count0, 0)})
+        "checkpoint_every": (_count0, 0), "fidelity_every": (_count0, 0)})
     if t and "task" not in ctx:
         raise ConfigError(path, "needs a [task] section (what to train on)")
+    if "eps_on" in out and out["optimizer"] != "adam":
+        raise ConfigError(f"{path}.eps_on", "is an option of optimizer = 'adam'")
     for key in ("batch", "val_batch", "test_batch"):   # one batch of the task must fit in memory
         V.fits_memory(f"{path}.{key}", out[key] * ctx.get("_task_size", 0), f"{out[key]} trials")
     return out
@@ -130,10 +144,12 @@ def train_options(cfg):
     from .trainer import TrainOptions
     tr = cfg["train"]
     learning = RuleOptions(feedback=tr["feedback"], c_reg=tr["c_reg"], f_target=tr["f_target"],
-                           engine=tr["engine"], window_mb=tr["window_mb"], block=tr["block"])
+                           engine=tr["engine"], window_mb=tr["window_mb"], block=tr["block"],
+                           reset=tr.get("reset"))
     return TrainOptions(rule=tr["rule"], learning=learning,
                         update_every=tr["update_every"] or None, seed=cfg["network"]["seed"],
-                        val_every=tr["val_every"], patience=tr["patience"])
+                        val_every=tr["val_every"], patience=tr["patience"],
+                        fidelity_every=tr["fidelity_every"])
 
 
 def make_trainer(cfg, net, comm=None):
@@ -145,7 +161,8 @@ def make_trainer(cfg, net, comm=None):
     from .trainer import Trainer
     tr, dt = cfg["train"], net.dt
     return Trainer(net, task_factory(cfg, dt, "train"),
-                   optimizer=make_optimizer(tr["optimizer"], lr=tr["lr"]),
+                   optimizer=make_optimizer(tr["optimizer"], lr=tr["lr"],
+                                            **({"eps_on": tr["eps_on"]} if "eps_on" in tr else {})),
                    options=train_options(cfg),
                    val_task=task_factory(cfg, dt, "val") if tr["val_every"] else None,
                    test_task=task_factory(cfg, dt, "test") if tr["test_batch"] else None,

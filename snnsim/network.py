@@ -57,6 +57,7 @@ class Network:
                 for pop in layer.populations:
                     check_smooth_t_ref(f"{pop.name}.t_ref", pop.t_ref)
         self.kappa = readout.kappa(self.dt).astype(self.dtype)
+        self.readout_scale = readout.input_scale(self.dt).astype(self.dtype)   # c of Readout
         if rng is None or isinstance(rng, (int, np.integer)):
             rng = np.random.default_rng(None if rng is None else V.count("rng", rng, minimum=0))
         if not isinstance(rng, np.random.Generator):
@@ -158,7 +159,8 @@ class Network:
             blocks.append(blk)
             pre = blk.z
         y = np.empty((B, Kt, self.readout.n), dtype=self.dtype)
-        K.readout_run(pre, self.w_out, self.kappa, state.y, y)
+        w_out = self.w_out if self.readout.regular_spike_arrival else self.w_out * self.readout_scale
+        K.readout_run(pre, w_out, self.kappa, state.y, y)
         return blocks, y
 
     def threshold(self, l, a):

@@ -87,17 +87,25 @@ class ALIF(LIF):
 
 @dataclass
 class Readout:
-    """Leaky linear readout of the top layer's spikes; tau_out = 0 gives a memoryless readout."""
+    """Leaky linear readout of the top layer's spikes; tau_out = 0 gives a memoryless readout.
+
+    y_k^t = kappa y_k^{t-1} + c_k sum_j W_out[j, k] z_j^t,  kappa = exp(-dt / tau_out),
+    c = 1 with ``regular_spike_arrival`` (default), else c = 1 - kappa (NEST's
+    ``eprop_readout_bsshslm_2020`` convention, as for the neurons' zeta).
+    """
     n: int
     tau_out: float = 20.0
     w_scale: float = 1.0
     name: str = "readout"
+    regular_spike_arrival: bool = True
 
     def __post_init__(self):
         self.n = V.count(f"{self.name}.n", self.n)
         V.fits_memory(f"{self.name}.n", self.n, f"a readout of {self.n} units")
         self.tau_out = V.positive(f"{self.name}.tau_out", self.tau_out, allow_zero=True)
         self.w_scale = V.finite(f"{self.name}.w_scale", self.w_scale)
+        if not isinstance(self.regular_spike_arrival, (bool, np.bool_)):
+            raise ConfigError(f"{self.name}.regular_spike_arrival", "must be true or false")
 
     def kappa(self, dt):
         if self.tau_out == 0.0:
@@ -105,3 +113,7 @@ class Readout:
         if self.tau_out < dt:
             raise ConfigError(f"{self.name}.tau_out", f"must be 0 or >= dt = {dt} ms")
         return np.full(self.n, np.exp(-dt / self.tau_out))
+
+    def input_scale(self, dt):
+        """c (n,): 1 with regular spike arrival, else 1 - kappa."""
+        return np.ones(self.n) if self.regular_spike_arrival else 1.0 - self.kappa(dt)

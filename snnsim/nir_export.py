@@ -31,9 +31,10 @@ The graph (``nir.NIRGraph``; nodes named after our layers and weights)::
   A backend that integrates with forward Euler (``v += dt/tau (v_leak - v + R I)``, e.g.
   snnTorch/Norse importers) uses 1 - dt/tau instead of exp(-dt/tau): a relative error of
   about (dt/tau)^2 / 2 per step (0.1 % for tau = 20 dt), not an exact match.
-- The readout ``y^t = kappa y^{t-1} + W_out z^t`` (kappa = exp(-dt/tau_out)) as
-  ``readout.w_out`` (Linear) -> ``nir.LI(tau = tau_out, R = 1 / (1 - kappa), v_leak = 0)``;
-  a memoryless readout (tau_out = 0) is the Linear node alone.
+- The readout ``y^t = kappa y^{t-1} + c W_out z^t`` (kappa = exp(-dt/tau_out), c = 1, or
+  1 - kappa without regular spike arrival) as ``readout.w_out`` (Linear) ->
+  ``nir.LI(tau = tau_out, R = c / (1 - kappa), v_leak = 0)``; a memoryless readout
+  (tau_out = 0, c = 1) is the Linear node alone.
 - ``delay = true`` (the layer sees the layer below one step late) as ``nir.Delay`` of dt
   before the layer's input weights. Few NIR backends implement Delay.
 
@@ -135,7 +136,8 @@ def to_nir(net, *, metadata=None):
     if net.readout.tau_out > 0:
         kappa = np.asarray(net.readout.kappa(dt), dtype=np.float64)
         nodes["readout"] = nir.LI(tau=np.full(n_out, float(net.readout.tau_out)),
-                                  r=1.0 / (1.0 - kappa), v_leak=np.zeros(n_out))
+                                  r=net.readout.input_scale(dt) / (1.0 - kappa),
+                                  v_leak=np.zeros(n_out))
         edges.append((last, "readout"))
         last = "readout"
     nodes[io["output"]] = nir.Output(output_type={"output": np.array([n_out])})

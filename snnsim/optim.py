@@ -2,7 +2,14 @@
 
 - SGD:  w <- w - lr g
 - Adam (Kingma & Ba 2015; Bellec et al. 2020 use it with beta1 = 0.9, beta2 = 0.999,
-  eps = 1e-8): m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; w <- w - lr m_hat / (sqrt(v_hat) + eps)
+  eps = 1e-8): m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2, then
+    ``eps_on="v_hat"`` (Kingma & Ba):  w <- w - lr m_hat / (sqrt(v_hat) + eps)
+    ``eps_on="v"`` (TensorFlow, NEST's e-prop): w <- w - lr_t m / (sqrt(v) + eps),
+                   lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)
+  (the same update except where eps matters: eps is added before / after the bias correction).
+Learning rates per parameter group: ``lr`` is a number or a dict whose keys are weight names
+("layer0.w_in"), kinds ("w_in", "w_rec", "w_out") or "default"; a weight takes the rate of its
+name, else of its kind, else the default (a key that matches no weight is an error).
 Updates are computed in float64 and cast to the weights' dtype; connectivity masks are
 re-applied so absent synapses stay absent. ``step`` returns the applied deltas.
 """
@@ -11,19 +18,50 @@ import numpy as np
 from . import validate as V
 
 OPTIMIZERS = ("sgd", "adam")
+EPS_ON = ("v_hat", "v")
+KINDS = ("w_in", "w_rec", "w_out")
+
+
+def _check_lr(lr):
+    """A positive number, or a dict of positive numbers keyed by weight name, kind or "default"."""
+    if not isinstance(lr, dict):
+        return V.positive("optimizer.lr", lr)
+    if not lr:
+        raise V.ConfigError("optimizer.lr", "an empty dict gives no learning rate")
+    return {str(k): V.positive(f"optimizer.lr.{k}", v) for k, v in lr.items()}
 
 
 class SGD:
+    """Plain gradient descent; ``lr`` a number or per-group dict (see the module docstring)."""
     name = "sgd"
 
     def __init__(self, lr=1e-3):
-        self.lr = V.positive("optimizer.lr", lr)
+        self.lr = _check_lr(lr)
         self.t = 0
 
+    def rate(self, name):
+        """Learning rate of weight ``name`` (its own entry, else its kind's, else "default")."""
+        if not isinstance(self.lr, dict):
+            return self.lr
+        kind = name.rsplit(".", 1)[-1]
+        for key in (name, kind, "default"):
+            if key in self.lr:
+                return self.lr[key]
+        raise V.ConfigError("optimizer.lr", f"no learning rate for {name!r} (give it, its kind "
+                                            f"{kind!r} or 'default')")
+
+    def _check_groups(self, names):
+        if isinstance(self.lr, dict):
+            for key in self.lr:
+                if key != "default" and key not in KINDS and key not in names:
+                    V.choice("optimizer.lr", key, ["default", *KINDS, *names])
+
     def _delta(self, name, g):
-        return -self.lr * g
+        return -self.rate(name) * g
 
     def step(self, weights, grads, masks=None):
+        if self.t == 0:
+            self._check_groups(list(weights))
         self.t += 1
         deltas = {}
         for name, g in grads.items():
@@ -46,8 +84,9 @@ class SGD:
 class Adam(SGD):
     name = "adam"
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, eps_on="v_hat"):
         super().__init__(lr)
+        self.eps_on = V.choice("optimizer.eps_on", eps_on, EPS_ON)
         self.beta1 = V.finite("optimizer.beta1", beta1)
         self.beta2 = V.finite("optimizer.beta2", beta2)
         for field, b in (("optimizer.beta1", self.beta1), ("optimizer.beta2", self.beta2)):
@@ -63,9 +102,13 @@ class Adam(SGD):
         m += (1 - self.beta1) * g
         v *= self.beta2
         v += (1 - self.beta2) * g * g
+        lr = self.rate(name)
+        if self.eps_on == "v":
+            lr_t = lr * np.sqrt(1 - self.beta2 ** self.t) / (1 - self.beta1 ** self.t)
+            return -lr_t * m / (np.sqrt(v) + self.eps)
         m_hat = m / (1 - self.beta1 ** self.t)
         v_hat = v / (1 - self.beta2 ** self.t)
-        return -self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        return -lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
     def state(self):
         out = super().state()

@@ -5,6 +5,10 @@ Online rules (eprop, eprop-m1, deep-eprop-spatial/-onehop) keep one persistent
 can update weights every ``update_every`` steps inside a sequence; every other rule
 (bptt, rtrl, m-order engine, deep-eprop) updates once per batch. Validation on a fixed set,
 early stopping (patience on the validation loss), and checkpoints through a callback.
+With ``fidelity_every = k`` every k-th iteration also logs, per weight matrix, the cosine and
+relative error of the rule's gradient against BPTT on that iteration's batch, at the weights
+before its update (``fidelity_cos.<weight>``, ``fidelity_rel.<weight>``; with MPI, on the
+rank's shard).
 Everything random comes from the ``numpy.random.Generator`` objects held in ``self.rngs``,
 so a checkpoint (weights, optimiser state, generator states) resumes bit-identically.
 """
@@ -17,6 +21,7 @@ from . import validate as V
 from .errors import ConfigError, DivergenceError
 from .learning.eprop import OnlineEprop
 from .learning.loss import loss_and_error, window_mask
+from .learning.fidelity import compare
 from .learning.options import RuleOptions
 from .learning.rules import parse_rule, run_rule
 from .optim import make_optimizer
@@ -41,6 +46,8 @@ class TrainOptions:
         Iterations between validations (0: never).
     patience : int
         Validations without improvement before early stopping (0: never stop).
+    fidelity_every : int
+        Iterations between gradient-fidelity records against BPTT (0: never).
     """
     rule: str = "eprop"
     learning: RuleOptions = field(default_factory=RuleOptions)
@@ -48,10 +55,11 @@ class TrainOptions:
     seed: int = 0
     val_every: int = 0
     patience: int = 0
+    fidelity_every: int = 0
 
     @classmethod
     def build(cls, *, rule="eprop", update_every=None, seed=0, val_every=0, patience=0,
-              **learning):
+              fidelity_every=0, **learning):
         """Validated options; ``learning``: :class:`RuleOptions` fields."""
         parse_rule(rule)
         return cls(rule=rule, learning=RuleOptions.build(**learning),
@@ -59,7 +67,8 @@ class TrainOptions:
                    else V.count("train.update_every", update_every),
                    seed=V.count("seed", seed, minimum=0),
                    val_every=V.count("train.val_every", val_every, minimum=0),
-                   patience=V.count("train.patience", patience, minimum=0))
+                   patience=V.count("train.patience", patience, minimum=0),
+                   fidelity_every=V.count("train.fidelity_every", fidelity_every, minimum=0))
 
 def shard_task(data, sl):
     """The trials ``sl`` of a batch (a TaskData with the same loss and metadata)."""
@@ -92,6 +101,10 @@ class Trainer:
         ``rng -> TaskData`` giving the fixed validation set.
     test_task : callable, optional
         ``(rng, batch) -> TaskData`` drawing test trials (see :meth:`test`).
+    feedback_w : array (n_top, n_out) or dict, optional
+        Feedback matrices of an online rule with random/adaptive feedback instead of random
+        draws (see :class:`~snnsim.learning.eprop.OnlineEprop`; copied, then read them with
+        ``trainer.learner.feedback_matrices()``).
     comm : snnsim.parallel.MPIComm, optional
         Data parallelism: every rank draws the same global batch, simulates its
         ``comm.shard(batch)`` of the trials, and the batch-summed gradients and losses are
@@ -99,7 +112,7 @@ class Trainer:
     """
 
     def __init__(self, net, task, *, optimizer=None, options=None, val_task=None, test_task=None,
-                 comm=None, **settings):
+                 comm=None, feedback_w=None, **settings):
         if options is None:
             options = TrainOptions.build(**settings)
         elif settings:
@@ -113,11 +126,16 @@ class Trainer:
         self.rngs = dict(zip(("data", "feedback", "eval"), (np.random.default_rng(s) for s in ss.spawn(3))))
         online = options.learning.eprop(net, options.rule, self.update_every)
         if online is not None:
-            self.learner = OnlineEprop(net, 1, online, rng=self.rngs["feedback"])
+            self.learner = OnlineEprop(net, 1, online, rng=self.rngs["feedback"],
+                                       feedback_w=feedback_w)
         else:
             if self.update_every:
-                raise ConfigError("train.update_every", f"rule {options.rule!r} is offline; online "
-                                  "updates need eprop, eprop-m1, deep-eprop-spatial or deep-eprop-onehop")
+                raise ConfigError("train.update_every", f"rule {options.rule!r} is offline here; "
+                                  "online updates need eprop, deep-eprop-spatial, deep-eprop-onehop "
+                                  "or eprop-m1 with reset = 'detach' on one LIF layer with a "
+                                  "shared tau_m")
+            if feedback_w is not None:
+                raise ConfigError("feedback_w", f"rule {options.rule!r} uses no feedback matrix")
             self.learner = None
         self.val_every, self.patience = options.val_every, options.patience
         self.val_set = val_task(self.rngs["eval"]) if val_task else None
@@ -131,7 +149,7 @@ class Trainer:
             grads = {k: self.comm.allreduce_sum(g * self._shard_frac) for k, g in grads.items()}
         deltas = self.optimizer.step(self.net.weights(), grads, self.net.masks())
         if self.learner is not None:
-            self.learner.adapt_feedback(deltas["readout.w_out"])
+            self.learner.adapt_feedback(deltas)
         for name, w in self.net.weights().items():
             if not np.all(np.isfinite(w)):
                 raise DivergenceError(f"weights {name} became NaN/inf at iteration {self.iteration}")
@@ -159,6 +177,8 @@ class Trainer:
         if self.comm is not None:
             data = shard_task(data, self.comm.shard(data.inputs.shape[0]))
             self._shard_frac = data.inputs.shape[0] / self.comm.global_batch
+        k = self.opts.fidelity_every
+        fid = self.fidelity(data) if k and (self.iteration + 1) % k == 0 else {}
         if self.learner is not None:
             loss, y = self._online_step(data)
         else:
@@ -167,7 +187,7 @@ class Trainer:
                                       options=self.opts.learning)
             self._apply(grads)
         self.iteration += 1
-        rec = {"iteration": self.iteration, "loss": loss, "wall_s": time.perf_counter() - t0}
+        rec = {"iteration": self.iteration, "loss": loss, "wall_s": time.perf_counter() - t0, **fid}
         if data.labels is not None:
             rec["accuracy"] = accuracy(y, data.labels, window_mask(data.mask, *y.shape[:2]))
         if self.comm is not None:   # losses are batch means of the shard: weight by its size
@@ -183,6 +203,29 @@ class Trainer:
                 if self.patience and self.bad_evals >= self.patience:
                     self.stopped = True
         return rec
+
+    def fidelity(self, data):
+        """{"fidelity_cos.<w>": cosine, "fidelity_rel.<w>": relative error} of the rule's
+        gradient on ``data`` against BPTT at the current weights (nothing is updated; an
+        online rule runs a fresh learner with the same options and feedback matrices)."""
+        x, kw = data.inputs, dict(loss=data.loss, mask=data.mask)
+        _, ref, _ = run_rule(self.net, x, data.targets, "bptt", **kw)
+        if self.learner is not None:
+            fb = None if self.learner.feedback_w is None else {
+                k: v.copy() for k, v in self.learner.feedback_matrices().items()}
+            probe = OnlineEprop(self.net, x.shape[0], self.learner.opts, feedback_w=fb)
+            B, T = x.shape[:2]
+            probe.run(np.ascontiguousarray(x, dtype=self.net.dtype), data.targets,
+                      window_mask(data.mask, B, T), data.loss, block=self.opts.learning.block,
+                      keep_y=False)
+            g = probe.pop_grads()
+        else:
+            g = run_rule(self.net, x, data.targets, self.rule, rng=np.random.default_rng(0),
+                         options=self.opts.learning, **kw)[1]
+        out = {}
+        for name in ref:
+            out[f"fidelity_cos.{name}"], out[f"fidelity_rel.{name}"] = compare(g[name], ref[name])
+        return out
 
     def evaluate(self, data):
         """Loss (and accuracy) of the current weights on ``data``, without learning; streamed
@@ -229,7 +272,8 @@ class Trainer:
         arrays = {f"weights/{k}": v.copy() for k, v in self.net.weights().items()}
         arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in self.optimizer.state().items()})
         if self.learner is not None and self.learner.feedback_w is not None:
-            arrays["feedback/B"] = self.learner.feedback_w.copy()
+            for name, b in self.learner.feedback_matrices().items():   # top: "feedback/B"
+                arrays["feedback/B" if name == "readout.w_out" else f"feedback/{name}"] = b.copy()
         meta = {"iteration": self.iteration, "best_val": float(self.best_val),
                 "bad_evals": self.bad_evals, "stopped": self.stopped,
                 "rng": {k: r.bit_generator.state for k, r in self.rngs.items()}}
@@ -239,7 +283,10 @@ class Trainer:
         self.net.set_weights({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})
         self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
         if "feedback/B" in arrays:
-            self.learner.feedback_w[...] = arrays["feedback/B"]
+            for name, b in self.learner.feedback_matrices().items():
+                key = "feedback/B" if name == "readout.w_out" else f"feedback/{name}"
+                if key in arrays:    # checkpoints of older versions hold the top matrix only
+                    b[...] = arrays[key]
         self.iteration = int(meta["iteration"])
         self.best_val, self.bad_evals = float(meta["best_val"]), int(meta["bad_evals"])
         self.stopped = bool(meta["stopped"])

@@ -58,9 +58,11 @@ def test_m_order_converges_monotonically_on_average():
 
 @pytest.mark.parametrize("case", CASES)
 def test_deep_eprop_full_recursion_equals_bptt_order0(case):
-    """Full depth recursion == BPTT with every explicit (lateral and reset) path cut."""
+    """Full depth recursion with the reset detached == BPTT with every explicit (lateral and
+    reset) path cut (same convention on both sides; the default, reset local, is checked
+    against an independent BPTT in test_oracle_reset.py)."""
     net, x, tg, loss = build(case)
-    _, gd, _ = run_rule(net, x, tg, "deep-eprop", loss=loss)
+    _, gd, _ = run_rule(net, x, tg, "deep-eprop", loss=loss, reset="detach")
     _, gb, _ = bptt(net, x, tg, loss=loss, order=0)
     assert rel_err(gd, gb) < 1e-10
 

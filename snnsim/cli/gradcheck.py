@@ -4,7 +4,8 @@ Draws one batch of the config's ``[task]`` (seeded), computes the gradient of ev
 rule on the same network and data, and prints per weight matrix the cosine similarity and
 relative error ||g - g_bptt|| / ||g_bptt||. A rule that would exceed the memory limit
 (RTRL, m-order >= 2 and the full deep recursion are O(N^3)) is reported as skipped.
-With ``--out`` the table is also written to HDF5 (``/gradcheck/<column>``).
+With ``--out`` the table is also written to HDF5 (``/gradcheck/<column>``). ``--reset``
+(detach or local) overrides every rule's default reset convention.
 """
 import time
 
@@ -22,8 +23,9 @@ from .options import config_argument, overwrite_option, seed_option, user_errors
 DEFAULT_RULES = "rtrl,eprop,eprop-m1,eprop-m2,deep-eprop,deep-eprop-spatial,deep-eprop-onehop"
 
 
-def fidelity_rows(net, data, rules, *, max_bytes, echo=None):
-    """Rows (rule, weight, cosine, rel_error, seconds, status) of each rule against BPTT."""
+def fidelity_rows(net, data, rules, *, max_bytes, echo=None, reset=None):
+    """Rows (rule, weight, cosine, rel_error, seconds, status) of each rule against BPTT
+    (``reset``: None for each rule's default convention, or "detach" / "local")."""
     common = dict(loss=data.loss, mask=data.mask)
     t0 = time.perf_counter()
     _, ref, _ = run_rule(net, data.inputs, data.targets, "bptt", **common)
@@ -32,7 +34,8 @@ def fidelity_rows(net, data, rules, *, max_bytes, echo=None):
     for rule in rules:
         t0 = time.perf_counter()
         try:
-            _, g, _ = run_rule(net, data.inputs, data.targets, rule, max_bytes=max_bytes, **common)
+            _, g, _ = run_rule(net, data.inputs, data.targets, rule, max_bytes=max_bytes,
+                               reset=reset, **common)
         except MemoryLimitError as exc:
             rows += [{"rule": rule, "weight": k, "cosine": np.nan, "rel_error": np.nan,
                       "seconds": 0.0, "status": f"skipped: {exc}"} for k in ref]
@@ -70,9 +73,12 @@ def format_rows(rows):
               show_default=True, help="Memory limit for the O(N^3) forward-mode rules.")
 @click.option("--out", "-o", metavar="GRAD.h5", default=None,
               type=click.Path(dir_okay=False, writable=True), help="Also write the table here.")
+@click.option("--reset", type=click.Choice(["default", "detach", "local"]), default="default",
+              show_default=True, help="Reset convention of the approximate rules (default: "
+                                      "each rule's own).")
 @seed_option
 @overwrite_option
-def command(config, rules, batch, f64, max_gib, out, seed, overwrite):
+def command(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
     """Compare the gradients of several learning rules with BPTT on CONFIG.toml's task."""
     with user_errors():
         rule_list = [r.strip() for r in rules.split(",") if r.strip()]
@@ -94,7 +100,8 @@ def command(config, rules, batch, f64, max_gib, out, seed, overwrite):
         if out is not None:
             writer = H5Writer(out, dt=net.dt, seed=cfg["network"]["seed"], version=__version__,
                               config_json=cfg.to_json(), overwrite=overwrite)
-        rows = fidelity_rows(net, data, rule_list, max_bytes=max_gib * 2**30)
+        rows = fidelity_rows(net, data, rule_list, max_bytes=max_gib * 2**30,
+                             reset=None if reset == "default" else reset)
     click.echo(f"gradient fidelity vs BPTT: {len(net.layers)} layers {net.sizes}, batch {batch}, "
                f"T = {data.steps}, {np.dtype(net.dtype).name}")
     click.echo(format_rows(rows))

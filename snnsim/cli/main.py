@@ -20,6 +20,7 @@ SUBCOMMANDS = {
     "info": "info",
     "train": "train",
     "gradcheck": "gradcheck",
+    "fidelity": "fidelity",
     "bench": "bench",
     "plot": "plot",
     "export": "export",

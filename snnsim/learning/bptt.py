@@ -4,32 +4,42 @@ Forward pass of the whole sequence (memory O(N T)), then the readout adjoint
 gy^t = err^t + kappa gy^{t+1}, then each layer top-down with ``kernels.bptt.layer_backward``.
 ``order=m`` gives hop-truncated BPTT: only paths with at most m explicit hops (passes through
 W~ = zeta W_rec - v_th I, one time step each) are kept (Martin-Sanchez et al. 2022);
-order 0 is BPTT with every explicit recurrent path (lateral weights and reset) cut.
+The reset convention (``common.RESETS``) decides what a hop is: with ``reset="detach"`` the
+reset is a hop (W~ = zeta W_rec - v_th I) and order 0 is BPTT with every explicit recurrent
+path (lateral weights and reset) cut; with ``reset="local"`` the reset stays in the
+within-neuron Jacobian and hops count passes through zeta W_rec only.
 Inter-layer paths never count as hops (they are exact at every order).
 """
 import numpy as np
 
 from snnsim.kernels import bptt as KB
 
-from .common import finish, readout_backward, sequence, shift_back
+from .. import validate as V
+from .common import finish, readout_backward, readout_error, sequence, shift_back
 from .loss import check_target, loss_and_error
+from .options import RESETS
 
 
-def bptt(net, inputs, targets, *, loss="mse", mask=None, order=None):
-    """Return (loss, grads, y) with grads summed over the batch (loss is a batch mean)."""
+def bptt(net, inputs, targets, *, loss="mse", mask=None, order=None, reset="detach"):
+    """Return (loss, grads, y) with grads summed over the batch (loss is a batch mean).
+
+    ``order``: None (exact) or m >= 0 (hop-truncated); ``reset``: "detach" or "local" (what
+    counts as a hop; irrelevant when ``order`` is None)."""
+    V.choice("reset", reset, RESETS)
     x = sequence(net, inputs)
     blocks, y = net.forward(x)
     target = check_target(targets, y.shape, loss)
     value, err = loss_and_error(y, target, mask, loss)
-    return value, backward(net, blocks, err, order=order), y
+    return value, backward(net, blocks, err, order=order, reset=reset), y
 
 
-def backward(net, blocks, err, *, order=None):
+def backward(net, blocks, err, *, order=None, reset="detach"):
     """Gradients from stored forward histories and dE/dy (B, T, n_out)."""
     full = order is None
+    local = V.choice("reset", reset, RESETS) == "local" and not full
     M = 1 if full else int(order) + 1
     dt = net.dtype
-    gy = readout_backward(err, net.kappa)
+    gy = readout_backward(readout_error(net, err), net.kappa)
     z_top = blocks[-1].z
     g_out = np.einsum("btj,bto->jo", z_top, gy).astype(dt)
     B, T, _ = z_top.shape
@@ -47,7 +57,7 @@ def backward(net, blocks, err, *, order=None):
         KB.layer_backward(blk.pre, blk.z_prev, blk.psi, g_ext, net.w_in[l],
                           net.w_rec[l] if has_rec else net._empty_rec, has_rec,
                           p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"],
-                          full, need, gw_in, gw_rec, g_pre)
+                          full, need, gw_in, gw_rec, g_pre, local)
         per_layer[l] = (gw_in.sum(0), gw_rec.sum(0) if has_rec else None)
         if need:
             g_ext = shift_back(g_pre) if net.layers[l].delay else g_pre

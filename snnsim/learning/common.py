@@ -11,6 +11,13 @@ from ..inputs import as_source
 LowRank = namedtuple("LowRank", "err fb")
 
 
+def readout_error(net, err):
+    """dE/d(input of the readout filter): err scaled by the readout's input scale c (1 with
+    regular spike arrival, else 1 - kappa). Every rule's gradient is linear in err after the
+    readout, so scaling it once here gives each rule the readout y = kappa y + c W z."""
+    return err if net.readout.regular_spike_arrival else err * net.readout_scale
+
+
 def sequence(net, inputs):
     """Validated whole input sequence (B, T, n_in) in the network dtype."""
     src = as_source(inputs, net.n_in)

@@ -16,10 +16,18 @@ Learning signals:
 - top layer: L^t = B err^t, with B = W_out (``feedback="symmetric"``), a fixed random matrix
   (``"random"``) or a random matrix that receives W_out's updates (``"adaptive"``, Bellec 2020);
 - lower layers (Millidge 2025, arXiv 2512.24506, cheap variants of the depth recursion):
-  delta^l_j = sum_k W_in^{l+1}[j, k] zeta_k psi^{l+1}_k delta^{l+1}_k at the same step, paired
-  with e^l (``depth="spatial"``, OSTL-style) or with the one-hop trace
-  H^l = alpha_{l+1} H^l + e^l (``depth="onehop"``; exact for the layer just below a LIF layer
-  with one shared leak when the readout has no leak, tau_out = 0).
+  delta^l_j = sum_k B^{l+1}[j, k] zeta_k psi^{l+1}_k delta^{l+1}_k at the same step, with
+  B^{l+1} = W_in^{l+1} (symmetric) or, with random/adaptive feedback, a fixed random matrix of
+  the same shape per layer (no weight transport at any depth; adaptive: it receives W_in^{l+1}'s
+  updates). delta^l is paired with e^l (``depth="spatial"``, OSTL-style) or with the one-hop
+  trace H^l = alpha_{l+1} H^l + e^l (``depth="onehop"``). Neither is BPTT's gradient below the
+  top layer: the one-hop variant equals BPTT with the explicit recurrent paths cut (reset
+  "detach", = ``bptt-m0`` with reset "detach") for the layer just below a LIF layer with one
+  shared leak only when the readout has no leak (tau_out = 0); with kappa > 0 it pairs psi^t of
+  the upper layer with a kappa-filtered trace and is an approximation, as it is deeper down.
+For one layer with symmetric feedback, e-prop is exact for the network with the explicit
+recurrent paths cut (``bptt-m0`` with the same reset convention); with the reset local and no
+lateral weights it equals BPTT.
 ``order=1`` adds the factorised one-hop term of m-order e-prop (single LIF layer with one
 shared leak; ``kernels.eprop_m1``). Firing-rate regularisation (Bellec 2020):
 E_reg = c_reg/2 sum_j (f_j - f_target)^2 with rates f in Hz, gradient through sum_t e^t.
@@ -31,7 +39,7 @@ from snnsim.kernels import eprop as KE
 from .. import validate as V
 from ..errors import ConfigError
 from ..state import ArrayPool, LayerBlock
-from .common import LowRank, finish, sequence
+from .common import LowRank, finish, readout_error, sequence
 from .eprop_trace import TraceEngine
 from .eprop_window import WindowEngine
 from .loss import check_target, loss_and_error, window_mask
@@ -51,13 +59,17 @@ class OnlineEprop:
         order, depth, feedback, c_reg, f_target, engine, window_mb, lazy, reset).
     rng : numpy.random.Generator, optional
         Draws the random feedback matrix (``feedback`` "random" or "adaptive").
-    feedback_w : array (n_top, n_out), optional
-        The feedback matrix to use instead of a random draw (copied).
+    feedback_w : array (n_top, n_out), or dict, optional
+        The feedback matrices to use instead of random draws (copied): the top layer's, or a
+        dict keyed like :meth:`feedback_matrices` (missing entries are drawn).
 
     Attributes
     ----------
     feedback_w : array (n_top, n_out) or None
-        Fixed random / adaptive feedback matrix (None: symmetric, W_out is used).
+        Fixed random / adaptive feedback matrix of the top layer (None: symmetric, W_out is used).
+    feedback_in : list of arrays (n_{l-1}, n_l) or None per layer
+        Feedback matrix that replaces W_in[l]^T in the signal handed to layer l - 1 (None for
+        layer 0 and with symmetric feedback).
     """
 
     def __init__(self, net, batch, options=None, *, rng=None, feedback_w=None, **settings):
@@ -70,14 +82,25 @@ class OnlineEprop:
             raise ConfigError("rule", "eprop-m1 (fast kernel) needs a single LIF layer with one "
                                       "shared tau_m; use order >= 1 via the forward-mode engine")
         self.feedback_w = None
+        self.feedback_in = [None] * len(net.layers)
+        if feedback_w is not None and options.feedback == "symmetric":
+            raise ConfigError("feedback_w", "is used with feedback = 'random' or 'adaptive' only")
         if options.feedback != "symmetric":
-            shape = (net.sizes[-1], net.readout.n)
-            if feedback_w is not None:
-                self.feedback_w = V.array("feedback_w", feedback_w, shape).astype(net.dtype)
-            elif not isinstance(rng, np.random.Generator):
-                raise ConfigError("rng", f"feedback={options.feedback!r} needs a numpy.random.Generator")
-            else:
-                self.feedback_w = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(net.dtype)
+            given = feedback_w if isinstance(feedback_w, dict) else (
+                {} if feedback_w is None else {"readout.w_out": feedback_w})
+            V.unknown_keys("feedback_w", given, list(self._feedback_shapes()))
+            mats = {}
+            for name, shape in self._feedback_shapes().items():   # top first: same draw as before
+                if name in given:
+                    mats[name] = V.array(f"feedback_w.{name}", given[name], shape).astype(net.dtype)
+                elif not isinstance(rng, np.random.Generator):
+                    raise ConfigError("rng", f"feedback={options.feedback!r} needs a "
+                                             "numpy.random.Generator")
+                else:
+                    mats[name] = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(net.dtype)
+            self.feedback_w = mats["readout.w_out"]
+            for l in range(1, len(net.layers)):
+                self.feedback_in[l] = mats[f"{net.layers[l].name}.w_in"]
         self.pool = ArrayPool()     # block histories are recycled between blocks
         self.engine = None
         self.set_batch(batch)
@@ -95,13 +118,33 @@ class OnlineEprop:
         self.zero_grad()
         self.reset_traces()
 
+    def _feedback_shapes(self):
+        """Name (of the forward weight it stands in for) -> shape of every feedback matrix."""
+        net = self.net
+        out = {"readout.w_out": (net.sizes[-1], net.readout.n)}
+        for l in range(1, len(net.layers)):
+            out[f"{net.layers[l].name}.w_in"] = net.w_in[l].shape
+        return out
+
+    def feedback_matrices(self):
+        """Dict name -> the feedback matrix used in place of that forward weight (the live
+        arrays; the forward weights themselves with symmetric feedback)."""
+        net = self.net
+        out = {"readout.w_out": self.feedback_matrix()}
+        for l in range(1, len(net.layers)):
+            b = self.feedback_in[l]
+            out[f"{net.layers[l].name}.w_in"] = net.w_in[l] if b is None else b
+        return out
+
     def _signal_below(self, sig, blk, l):
-        """Learning signal of layer l - 1 at the same steps: (sig psi zeta) W_in^l^T (pooled)."""
+        """Learning signal of layer l - 1 at the same steps: (sig psi zeta) B^l^T (pooled),
+        B^l = W_in^l or layer l's random feedback matrix."""
         net = self.net
         tmp = self.pool.take(sig.shape, net.dtype)
         np.multiply(sig, blk.psi, out=tmp)
         tmp *= net.params[l]["zeta"]
-        out = np.matmul(tmp, net.w_in[l].T,
+        fb = net.w_in[l] if self.feedback_in[l] is None else self.feedback_in[l]
+        out = np.matmul(tmp, fb.T,
                         out=self.pool.take(sig.shape[:2] + (net.sizes[l - 1],), net.dtype))
         self.pool.give(tmp)
         return out
@@ -127,10 +170,17 @@ class OnlineEprop:
         """The matrix (n_top, n_out) that maps the readout error to the top layer's signal."""
         return self.net.w_out if self.feedback_w is None else self.feedback_w
 
-    def adapt_feedback(self, delta_w_out):
-        """Adaptive feedback: the feedback matrix receives the same update as W_out."""
-        if self.opts.feedback == "adaptive":
-            self.feedback_w += delta_w_out.astype(self.feedback_w.dtype)
+    def adapt_feedback(self, deltas):
+        """Adaptive feedback: every feedback matrix receives the same update as the forward
+        weight it stands in for. ``deltas``: dict name -> weight change (an optimiser step's),
+        or the change of W_out alone (an array)."""
+        if self.opts.feedback != "adaptive":
+            return
+        if not isinstance(deltas, dict):
+            deltas = {"readout.w_out": deltas}
+        for name, b in self.feedback_matrices().items():
+            if name in deltas:
+                b += np.asarray(deltas[name]).astype(b.dtype)
 
     def new_blocks(self, B, K):
         """Pooled forward blocks of K steps for :meth:`Network.run_block`'s ``out`` (with the
@@ -145,7 +195,7 @@ class OnlineEprop:
         The pooled arrays of ``blocks`` (from :meth:`new_blocks`) are recycled."""
         net = self.net
         L = len(net.layers)
-        err = np.ascontiguousarray(err, dtype=net.dtype)
+        err = np.ascontiguousarray(readout_error(net, err), dtype=net.dtype)
         fb = self.feedback_matrix()
         sigs = [None] * L
         if self.engine.dense_top or L > 1:

@@ -11,9 +11,17 @@ the gradient in the same loop, block by block (nothing grows with T):
     lower layer: H^t = a_hat H^{t-1} + e^t, ebar^t = kappa ebar^{t-1} + H^t (H^{t-1} with the
                  one-step delay), grad += delta_j^t ebar^t      (deep variants, Millidge 2025)
 
+This is reset "detach" (Bellec 2020, NEST). With ``reset="local"`` the reset stays in the
+within-neuron Jacobian (``options`` module docstring):
+    eps_v^t = (alpha_j - v_th_j psi_j^{t-1}) eps_v^{t-1} + v_th_j beta_j psi_j^{t-1} eps_a^{t-1}
+              + zeta_j pre_i^t
+(the same fused kernel, its local specialisation).
+
 The top layer, when its neurons share one leak, uses the activity-proportional kernel
-``kernels.eprop_lazy`` (one presynaptic trace zbar, lazy decay of silent rows); with
-``order=1`` the fused first-order kernel ``kernels.eprop_m1`` (Martin-Sanchez et al. 2022).
+``kernels.eprop_lazy`` (one presynaptic trace zbar, lazy decay of silent rows; with the reset
+local it also keeps the deviation of eps_v from zeta zbar, decayed lazily); with ``order=1``
+the fused first-order kernel ``kernels.eprop_m1`` (Martin-Sanchez et al. 2022; reset "detach"
+only).
 Memory: O(B n n_pre) per layer (traces and gradient), independent of T.
 """
 from __future__ import annotations
@@ -33,7 +41,8 @@ class LayerTraces:
 
     psi_prev (B, n): psi of the step before the next block. ev: eps_v (B, n, n_pre), or the
     shared presynaptic trace zbar (B, n_pre) when ``lazy``. ea (ALIF), hh (lower layers), eb,
-    f and y1 (order 1) are (B, n, n_pre[, n_out]) or (1, 1, 1) placeholders when unused.
+    f and y1 (order 1) are (B, n, n_pre[, n_out]) or (1, 1, 1) placeholders when unused;
+    dv (B, n, n_pre): eps_v - zeta zbar of a lazy layer with the reset local (else None).
     """
     psi_prev: np.ndarray
     ev: np.ndarray
@@ -44,6 +53,7 @@ class LayerTraces:
     adaptive: bool
     f: np.ndarray | None = None
     y1: np.ndarray | None = None
+    dv: np.ndarray | None = None
 
 
 class TraceEngine:
@@ -85,6 +95,8 @@ class TraceEngine:
                              ev=np.zeros((B, shape[2]), dt) if lazy else np.zeros(shape, dt),
                              ea=np.zeros(shape, dt) if adaptive else ph,
                              hh=ph if top else np.zeros(shape, dt), adaptive=adaptive)
+            if lazy and o.reset == "local":
+                tr.dv = np.zeros(shape, dt)
             if top and o.order == 1:
                 tr.f = np.zeros(shape, dt)
                 tr.y1 = np.zeros(shape + (net.readout.n,), dt)
@@ -129,13 +141,15 @@ class TraceEngine:
         elif tr.lazy:   # tr.ev holds the shared presynaptic trace zbar (B, n_pre)
             KL.eprop_lazy_block(pre, blk.psi, sig, p["alpha"][0], p["zeta"], p["beta"], p["rho"],
                                 kappa, tr.adaptive, o.c_reg > 0, tr.psi_prev, tr.ev,
-                                tr.ea, tr.eb, self.g[l], self.esum[l])
+                                tr.ea, tr.eb, self.g[l], self.esum[l],
+                                *((p["v_th"], tr.dv) if o.reset == "local" else ()))
         else:
             a_hat, delay = o.depth_filter(net, l)
             KE.eprop_layer_block(pre, blk.psi, sig, p["alpha"], p["zeta"], p["beta"], p["rho"],
                                  kappa, tr.adaptive, not is_top, net.dtype(a_hat), delay,
                                  o.c_reg > 0, tr.psi_prev, tr.ev, tr.ea, tr.hh,
-                                 tr.eb, self.g[l], self.esum[l])
+                                 tr.eb, self.g[l], self.esum[l],
+                                 *((p["v_th"],) if o.reset == "local" else ()))
 
     def flush(self, we=None, final=False):
         """Nothing is pending: the gradient is up to date after every block."""

@@ -13,6 +13,8 @@ of a sequence. Only when a sequence continues past a window are the traces thems
 computed (three more functionals: eps_a, H, ebar; eps_v = zeta zbar is kept as one presynaptic
 trace when the layer shares one leak) and the per-trial sums of e for the firing-rate
 regulariser; a sequence that fits in one window needs one matrix product per layer.
+With ``reset="local"`` the adjoint sweep uses the within-neuron Jacobian with the reset
+(``kernels.eprop_window``) and eps_v is carried per synapse (it depends on psi_j).
 Memory: O(W B (n_pre + 2 n)) per layer for a window of W steps, independent of T once T > W.
 """
 from __future__ import annotations
@@ -53,7 +55,8 @@ class CarriedTraces:
 class WindowLayer:
     """The open window (references to the forward blocks) and carried traces of one layer."""
 
-    def __init__(self, net, l, batch, capacity_max, *, a_hat=0.0, delay=False, pool=None):
+    def __init__(self, net, l, batch, capacity_max, *, a_hat=0.0, delay=False, pool=None,
+                 reset="detach"):
         self.net, self.l, self.B = net, l, batch
         self.pool = pool or ArrayPool()
         p = net.params[l]
@@ -65,7 +68,9 @@ class WindowLayer:
         self.use_h = not self.top
         self.a_hat, self.delay = float(a_hat), bool(delay)
         self.adaptive = bool(np.any(p["beta"] != 0))
-        self.shared = bool(np.all(p["alpha"] == p["alpha"][0]))   # eps_v = zeta zbar
+        self.reset_v_th = p["v_th"] if reset == "local" else None
+        # eps_v = zeta zbar (a presynaptic trace) needs one leak and the reset detached
+        self.shared = bool(np.all(p["alpha"] == p["alpha"][0])) and self.reset_v_th is None
         self.capacity_max = max(1, int(capacity_max))
         self.reset()
 
@@ -147,16 +152,17 @@ class WindowLayer:
                 dt(self.a_hat), self.use_h, self.delay, adj)
         gT = np.zeros((B, self.n_pre, n), dt) if sparse else None
         no_rec = (np.zeros((1, 1, 0), dt), np.zeros((1, 0), dt))
+        local = () if self.reset_v_th is None else (self.reset_v_th,)   # detach: as before
         for c in range(len(self.chunks) - 1, -1, -1):
             ch = self.chunks[c]
             psi, sig = ch.psi, self._signal(ch)
             psi0 = np.ascontiguousarray(self.chunks[c - 1].psi[:, -1] if c > 0 else self.psi0)
             if sparse:   # fused sweep + per-event product, no coefficient array
                 KW.adjoint_events(psi, sig, psi0, *args, ch.pre,
-                                  *((ch.z, ch.z0) if self.rec else no_rec), gT)
+                                  *((ch.z, ch.z0) if self.rec else no_rec), gT, *local)
             else:
                 coef = np.empty((B,) + psi.shape[1:], dt)
-                KW.adjoint_window(psi, sig, psi0, *args, coef)
+                KW.adjoint_window(psi, sig, psi0, *args, coef, *local)
                 self._product(coef, ch, out, per_trial)
             if sig is not ch.sig:
                 self.pool.give(sig)
@@ -254,7 +260,8 @@ class WindowEngine:
         self.windows = []
         for l in range(len(net.sizes)):
             a_hat, delay = opts.depth_filter(net, l)
-            self.windows.append(WindowLayer(net, l, batch, 1, a_hat=a_hat, delay=delay, pool=pool))
+            self.windows.append(WindowLayer(net, l, batch, 1, a_hat=a_hat, delay=delay, pool=pool,
+                                            reset=opts.reset))
         per_step = sum(w.bytes_per_step() for w in self.windows)
         cap = max(1, int(opts.window_mb * 2 ** 20 // per_step))
         for w in self.windows:

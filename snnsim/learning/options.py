@@ -8,6 +8,16 @@
 
 Both are frozen dataclasses: pass them down whole; build a new one with
 ``dataclasses.replace`` (then call ``validated()``) to change a field.
+
+Reset convention (``RESETS``) of the approximate rules; the reset -v_th z_j^{t-1} is a path
+from neuron j to itself:
+- ``"detach"``: the reset is an explicit self hop, W~ = zeta W_rec - v_th I, cut with the
+  lateral weights at order 0 (Bellec et al. 2020's code and NEST's e-prop);
+- ``"local"``: the reset stays in the within-neuron Jacobian,
+  dv^t/dv^{t-1} = alpha - v_th psi^{t-1},  dv^t/da^{t-1} = v_th beta psi^{t-1},
+  da^t/dv^{t-1} = psi^{t-1},              da^t/da^{t-1} = rho - beta psi^{t-1},
+  and a hop is one pass through zeta W_rec only.
+Exact rules (BPTT, RTRL) give the same gradient with either.
 """
 from __future__ import annotations
 
@@ -22,6 +32,12 @@ FEEDBACK = ("symmetric", "random", "adaptive")
 DEPTH = ("spatial", "onehop")
 ENGINES = ("window", "trace")
 RESETS = ("detach", "local")
+# default reset convention of each rule family: the one under which the rule's name keeps its
+# paper's promise (e-prop: Bellec 2020 / NEST, the reset is cut; the depth recursion: exact on a
+# stack without lateral recurrence; m-order e-prop: fidelity improves with the order)
+DEFAULT_RESET = {"bptt": "detach", "rtrl": "detach", "eprop": "detach",
+                 "deep-eprop-spatial": "detach", "deep-eprop-onehop": "detach",
+                 "deep-eprop": "local", "eprop-m": "local", "bptt-m": "local"}
 AUTO_MIN_WINDOW = 200   # online updates more often than this: the trace engine is faster
 
 
@@ -71,7 +87,9 @@ class EpropOptions:
     lazy : bool
         Use the activity-proportional trace kernel where the layer allows it (trace engine).
     reset : {"detach", "local"}
-        Reset convention (only "detach", Bellec 2020 / NEST, is implemented by the online engines).
+        Reset convention: "detach" (Bellec 2020 / NEST) or "local" (the reset stays in the
+        within-neuron Jacobian; not with order 1, whose factorised kernel needs a shared,
+        psi-independent leak).
     """
     order: int = 0
     depth: str = "spatial"
@@ -101,8 +119,9 @@ class EpropOptions:
         V.positive("window_mb", self.window_mb)
         V.choice("lazy", self.lazy, [True, False])
         V.choice("reset", self.reset, RESETS)
-        if self.reset != "detach":
-            raise ConfigError("reset", "the online e-prop engines implement reset = 'detach' only")
+        if self.order == 1 and self.reset != "detach":
+            raise ConfigError("reset", "the factorised eprop-m1 kernel needs reset = 'detach' "
+                                       "(with 'local' eprop-m1 runs on the forward-mode engine)")
         return self
 
     @property
@@ -139,7 +158,7 @@ class RuleOptions:
     max_bytes : int or None
         Memory limit of the forward-mode engine (RTRL, m >= 2, deep-eprop), bytes.
     reset : {"detach", "local"} or None
-        Reset convention (None: the rule's default).
+        Reset convention (None: the rule's default, ``DEFAULT_RESET``).
     """
     feedback: str = "symmetric"
     c_reg: float = 0.0
@@ -169,20 +188,27 @@ class RuleOptions:
             V.choice("reset", self.reset, RESETS)
         return self
 
+    def reset_for(self, rule):
+        """The reset convention ``rule`` runs with: ``reset``, or the rule's default."""
+        from .rules import parse_rule
+        return self.reset or DEFAULT_RESET[parse_rule(rule)[0]]
+
     def eprop(self, net, rule, update_every=None):
         """The :class:`EpropOptions` of ``rule`` when it runs on the online e-prop engines for
         ``net``, else None (offline rules and the forward-mode engine)."""
         from .rules import parse_rule
         family, order = parse_rule(rule)
-        if family in ("eprop", "deep-eprop-spatial") or (family == "eprop-m" and order == 0):
+        reset = self.reset_for(rule)
+        one_layer = len(net.layers) == 1   # m-order e-prop keeps every path between layers:
+        if family in ("eprop", "deep-eprop-spatial") or (family == "eprop-m" and order == 0
+                                                          and one_layer):
             kind = {"depth": "spatial"}
         elif family == "deep-eprop-onehop":
             kind = {"depth": "onehop"}
-        elif family == "eprop-m" and order == 1 and m1_supported(net):
+        elif family == "eprop-m" and order == 1 and m1_supported(net) and reset == "detach":
             kind = {"order": 1}
         else:
             return None
         return EpropOptions(feedback=self.feedback, c_reg=self.c_reg, f_target=self.f_target,
                             engine=choose_engine(self.engine, update_every),
-                            window_mb=self.window_mb, reset=self.reset or "detach",
-                            **kind).validated()
+                            window_mb=self.window_mb, reset=reset, **kind).validated()

@@ -3,24 +3,32 @@
 Influence of every weight on every neuron state, propagated forward in time (Williams &
 Zipser 1989). For layer l, parameter p (a weight matrix of layer q <= l) and hop order n:
 
-    Mv^(n),t = alpha Mv^(n),t-1 + W~^T dz^(n-1),t-1 + zeta W_in^l^T dx^(n),t + [q = l, n = 0] zeta pre^t
+    Mv^(n),t = alpha Mv^(n),t-1 - [local] v_th dz^(n),t-1 + W~^T dz^(n-1),t-1
+               + zeta W_in^l^T dx^(n),t + [q = l, n = 0] zeta pre^t
     Ma^(n),t = rho Ma^(n),t-1 + dz^(n),t-1
     dz^(n),t = psi^t (Mv^(n),t - beta Ma^(n),t)          (influence on the spikes)
     dy^t     = kappa dy^{t-1} + W_out^T sum_{n<=m} dz^(n),t_L ;  grad_p += sum_o err_o^t dy_o^t
-with W~ = zeta W_rec - v_th I (one explicit hop per step) and dx the influence on the layer's
-input (the layer below's dz at t, or at t-1 with the one-step delay).
+with dx the influence on the layer's input (the layer below's dz at t, or at t-1 with the
+one-step delay) and the explicit hop W~ (one per step) set by the reset convention
+(``common.RESETS``): W~ = zeta W_rec - v_th I with ``reset="detach"`` (the reset is a hop),
+W~ = zeta W_rec with ``reset="local"`` (the reset stays in the within-neuron Jacobian: the
+-v_th dz^(n),t-1 term above, at the same order).
 
-- ``rtrl``: one order, hops kept (exact; deferred updates equal BPTT).
+- ``rtrl``: one order, hops kept (exact; deferred updates equal BPTT with either convention).
 - ``order=m``: m-order e-prop (Martin-Sanchez, Bohte & Otte 2022): P = sum_{n<=m} P^(n).
-- ``order=0`` on a deep network is the full deep e-prop recursion S^{m<-l} (Millidge 2025).
+- ``order=0`` on a deep network is the full deep e-prop recursion S^{m<-l} (Millidge 2025);
+  with ``reset="local"`` it equals BPTT on a stack without lateral recurrence (every remaining
+  path is within a neuron or between layers, none is dropped).
 Memory O(M B N_layer N_params) (N^3 per layer pair): small networks only; the engine
 refuses (MemoryLimitError, naming the bytes it would need) above ``max_bytes``.
 """
 import numpy as np
 
 from ..errors import MemoryLimitError
-from .common import finish, sequence
+from .. import validate as V
+from .common import finish, readout_error, sequence
 from .loss import check_target, loss_and_error
+from .options import RESETS
 
 DEFAULT_MAX_BYTES = 2 * 1024**3
 
@@ -45,9 +53,24 @@ def required_bytes(net, batch, orders=1):
     return total * 8
 
 
-def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None,
+def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None, reset="detach",
                  max_bytes=DEFAULT_MAX_BYTES):
-    """Return (loss, grads, y): sensitivities propagated forward, gradient accumulated online."""
+    """Sensitivities propagated forward in time, gradient accumulated online.
+
+    Parameters
+    ----------
+    net : Network
+    inputs, targets : arrays (B, T, n_in) and (B, T, n_out) (targets: one-hot for "ce").
+    loss : "mse" or "ce"; mask : optional (B, T) or (T,) learning window.
+    order : None (exact: RTRL) or int m >= 0 (keep paths with at most m explicit hops).
+    reset : "detach" (the reset is a hop) or "local" (the reset stays within the neuron).
+    max_bytes : refuse (MemoryLimitError) when the sensitivities would need more.
+
+    Returns
+    -------
+    (loss, grads, y): batch-mean loss, dict of gradients summed over the batch, readout (B, T, n_out).
+    """
+    local = V.choice("reset", reset, RESETS) == "local"
     x = sequence(net, inputs)
     B, T, _ = x.shape
     M = 1 if order is None else int(order) + 1
@@ -58,6 +81,7 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None,
                                f"or a smaller network/batch")
     blocks, y = net.forward(x)
     value, err = loss_and_error(y, check_target(targets, y.shape, loss), mask, loss)
+    err = readout_error(net, err)
     f8 = np.float64
     L = len(net.layers)
     params = _params(net)
@@ -69,12 +93,13 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None,
     dy = [np.zeros((M, B, net.readout.n) + shape, f8) for (_, _, shape) in params]
     grads = [np.zeros(shape, f8) for (_, _, shape) in params]
     pr = [{k: v.astype(f8) for k, v in p.items()} for p in net.params]
-    wt = []
+    wt = []   # the explicit hop W~ of each layer (None: no hop)
     for l in range(L):
         p = pr[l]
-        w = -np.diag(p["v_th"])
+        w = None if local else -np.diag(p["v_th"])
         if net.w_rec[l] is not None:
-            w = w + net.w_rec[l].astype(f8) * p["zeta"][None, :]
+            w_rec = net.w_rec[l].astype(f8) * p["zeta"][None, :]
+            w = w_rec if w is None else w + w_rec
         wt.append(w)
     w_in = [w.astype(f8) for w in net.w_in]
     w_out = net.w_out.astype(f8)
@@ -93,12 +118,15 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None,
                 if q > l:
                     continue
                 S, ex = P[l, pi], len(shape)
-                hop = np.einsum("jk,mbj...->mbk...", wt[l], S["dz_old"])
                 v = bc(p["alpha"], ex) * S["v"]
-                if order is None:
-                    v += hop
-                else:
-                    v[1:] += hop[:-1]
+                if local:
+                    v -= bc(p["v_th"], ex) * S["dz_old"]
+                if wt[l] is not None:
+                    hop = np.einsum("jk,mbj...->mbk...", wt[l], S["dz_old"])
+                    if order is None:
+                        v += hop
+                    else:
+                        v[1:] += hop[:-1]
                 if q < l:
                     below = P[l - 1, pi]["dz_old" if net.layers[l].delay else "dz"]
                     v += bc(p["zeta"], ex) * np.einsum("jk,mbj...->mbk...", w_in[l], below)

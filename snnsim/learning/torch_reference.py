@@ -56,11 +56,12 @@ def torch_loss(net, x, tg, loss, dtype=torch.float64):
             outs.append(z)
         pre_seq = outs
     kappa = tt(net.kappa)
+    scale = tt(net.readout.input_scale(net.dt))   # 1, or 1 - kappa without regular spike arrival
     y = torch.zeros(x.shape[0], net.readout.n, dtype=dtype)
     total = 0.0
     target = tt(tg)
     for t in range(T):
-        y = kappa * y + pre_seq[t] @ weights["readout.w_out"]
+        y = kappa * y + scale * (pre_seq[t] @ weights["readout.w_out"])
         if loss == "mse":
             total = total + 0.5 * ((y - target[:, t]) ** 2).sum()
         else:
