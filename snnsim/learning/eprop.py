@@ -31,7 +31,7 @@ from snnsim.kernels import eprop as KE
 from .. import validate as V
 from ..errors import ConfigError
 from ..state import ArrayPool, LayerBlock
-from .common import LowRank, finish, sequence
+from .common import LowRank, finish, random_feedback, sequence
 from .eprop_trace import TraceEngine
 from .eprop_window import WindowEngine
 from .loss import check_target, loss_and_error, window_mask
@@ -77,7 +77,7 @@ class OnlineEprop:
             elif not isinstance(rng, np.random.Generator):
                 raise ConfigError("rng", f"feedback={options.feedback!r} needs a numpy.random.Generator")
             else:
-                self.feedback_w = (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(net.dtype)
+                self.feedback_w = random_feedback(net, rng)
         self.pool = ArrayPool()     # block histories are recycled between blocks
         self.engine = None
         self.set_batch(batch)

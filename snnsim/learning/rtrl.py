@@ -13,6 +13,8 @@ input (the layer below's dz at t, or at t-1 with the one-step delay).
 - ``rtrl``: one order, hops kept (exact; deferred updates equal BPTT).
 - ``order=m``: m-order e-prop (Martin-Sanchez, Bohte & Otte 2022): P = sum_{n<=m} P^(n).
 - ``order=0`` on a deep network is the full deep e-prop recursion S^{m<-l} (Millidge 2025).
+- ``keep``: SnAp-n (``snap.py``): after each step the influences are zeroed outside a fixed
+  sparsity pattern (the dense arrays are kept: a reference implementation).
 Memory O(M B N_layer N_params) (N^3 per layer pair): small networks only; the engine
 refuses (MemoryLimitError, naming the bytes it would need) above ``max_bytes``.
 """
@@ -46,8 +48,11 @@ def required_bytes(net, batch, orders=1):
 
 
 def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None,
-                 max_bytes=DEFAULT_MAX_BYTES):
-    """Return (loss, grads, y): sensitivities propagated forward, gradient accumulated online."""
+                 max_bytes=DEFAULT_MAX_BYTES, keep=None):
+    """Return (loss, grads, y): sensitivities propagated forward, gradient accumulated online.
+
+    ``keep``: optional dict (layer l, parameter index) -> bool array (n_l, n_post of the
+    parameter): influence entries outside it are set to 0 after every step (SnAp)."""
     x = sequence(net, inputs)
     B, T, _ = x.shape
     M = 1 if order is None else int(order) + 1
@@ -109,6 +114,10 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None,
                     v[0, :, idx, :, idx] += (p["zeta"][:, None, None]
                                              * src.astype(f8)[None, :, :])
                 a = bc(p["rho"], ex) * S["a"] + S["dz_old"]
+                if keep is not None:
+                    km = keep[l, pi].reshape((1, 1, net.sizes[l]) + (1,) * (ex - 1) + (-1,))
+                    v *= km
+                    a *= km
                 S["v"], S["a"] = v, a
                 S["dz"] = psi[None, :, :].reshape((1, B, -1) + (1,) * ex) * (v - bc(p["beta"], ex) * a)
         for pi, (q, _, shape) in enumerate(params):
