@@ -36,4 +36,4 @@ def run_taxonomy_rule(net, inputs, targets, family, order, options, rng, *, loss
         from .ostl import ostl
         return ostl(net, inputs, targets, reset=options.reset or "local", **common)
     raise ConfigError("rule", "rule 'eprop-reward' learns from rewards, not targets: use "
-                              "snnsim.learning.eprop_reward.ActorCritic")
+                              "snnsim.learning.eprop_reward.episode_grads")
