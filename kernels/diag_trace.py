@@ -12,34 +12,35 @@ d_j is the neuron's self hop: zeta_j W_rec[j,j] - v_th_j (reset kept, "local"), 
 self-connection detached, Bellec 2020: then dz is e-prop's eligibility trace e_ij).
 Cost per trial and step: O(n_pre n) time, 3 n_pre n values of memory.
 """
-import numpy as np
 from numba import prange
 
 from ._jit import kernel
 
 
 @kernel(parallel=True)
-def diag_trace_grad(pre, psi, lam, alpha, zeta, beta, rho, d, g):
+def diag_trace_grad(pre, psi, lam, alpha, zeta, beta, rho, d, ev, ea, dz, g):
     """Accumulate sum_t lam_j^t dz_ij^t over a whole sequence.
 
     pre: (B, T, n_pre) presynaptic input seen at each step; psi, lam: (B, T, n) pseudo-derivative
-    and learning signal; alpha, zeta, beta, rho, d: (n,). Accumulated in place (+=): g (B, n_pre, n).
+    and learning signal; alpha, zeta, beta, rho, d: (n,).
+    Traces ev, ea, dz (B, n_pre, n): zeroed, then updated in place (their values after the last
+    step on return). Accumulated in place (+=): g (B, n_pre, n).
     """
     B, T, n_pre = pre.shape
     n = psi.shape[2]
     for b in prange(B):
-        ev = np.zeros((n_pre, n), dtype=g.dtype)
-        ea = np.zeros((n_pre, n), dtype=g.dtype)
-        dz = np.zeros((n_pre, n), dtype=g.dtype)
+        ev[b] = 0.0
+        ea[b] = 0.0
+        dz[b] = 0.0
         for t in range(T):
             for i in range(n_pre):
                 x = pre[b, t, i]
                 for j in range(n):
-                    dzp = dz[i, j]
-                    v = alpha[j] * ev[i, j] + d[j] * dzp + zeta[j] * x
-                    a = rho[j] * ea[i, j] + dzp
-                    ev[i, j] = v
-                    ea[i, j] = a
+                    dzp = dz[b, i, j]
+                    v = alpha[j] * ev[b, i, j] + d[j] * dzp + zeta[j] * x
+                    a = rho[j] * ea[b, i, j] + dzp
+                    ev[b, i, j] = v
+                    ea[b, i, j] = a
                     dzn = psi[b, t, j] * (v - beta[j] * a)
-                    dz[i, j] = dzn
+                    dz[b, i, j] = dzn
                     g[b, i, j] += lam[b, t, j] * dzn

@@ -72,8 +72,10 @@ def diag_trace_grads(net, blocks, lams, diags):
                 grads.append(None)
                 continue
             g = np.zeros((pre.shape[0], pre.shape[2], net.sizes[l]))
+            ev, ea, dz = (np.empty_like(g) for _ in range(3))
             KD.diag_trace_grad(np.ascontiguousarray(pre, dtype=f8), psi, lam, p["alpha"],
-                               p["zeta"], p["beta"], p["rho"], np.ascontiguousarray(diags[l]), g)
+                               p["zeta"], p["beta"], p["rho"], np.ascontiguousarray(diags[l]),
+                               ev, ea, dz, g)
             grads.append(g.sum(0).astype(net.dtype))
         out.append(tuple(grads))
     return out

@@ -62,6 +62,6 @@ def rflo(net, inputs, targets, *, loss="mse", mask=None, feedback="symmetric", r
             grads.append(None)
             continue
         g = np.zeros((pre.shape[0], pre.shape[2], net.sizes[0]))
-        KR.rflo_grad(f8(pre), f8(blk.psi), lam, f8(p["alpha"]), f8(p["zeta"]), g)
+        KR.rflo_grad(f8(pre), f8(blk.psi), lam, f8(p["alpha"]), f8(p["zeta"]), np.empty_like(g), g)
         grads.append(g.sum(0).astype(net.dtype))
     return value, finish(net, [tuple(grads)], readout_grad(net, blk.z, gy)), y
