@@ -23,9 +23,11 @@ from .options import config_argument, overwrite_option, seed_option, user_errors
 DEFAULT_RULES = "rtrl,eprop,eprop-m1,eprop-m2,deep-eprop,deep-eprop-spatial,deep-eprop-onehop"
 
 
-def fidelity_rows(net, data, rules, *, max_bytes, echo=None, reset=None):
+def fidelity_rows(net, data, rules, *, max_bytes, echo=None, reset=None, rng=None):
     """Rows (rule, weight, cosine, rel_error, seconds, status) of each rule against BPTT
-    (``reset``: None for each rule's default convention, or "detach" / "local")."""
+    (``reset``: None for each rule's default convention, or "detach" / "local"). ``rng``
+    (numpy Generator) feeds the stochastic rules (uoro, kf-rtrl); a rule that does not apply
+    to the network (ConfigError on ``rule``) is skipped with its reason."""
     common = dict(loss=data.loss, mask=data.mask)
     t0 = time.perf_counter()
     _, ref, _ = run_rule(net, data.inputs, data.targets, "bptt", **common)
@@ -35,8 +37,10 @@ def fidelity_rows(net, data, rules, *, max_bytes, echo=None, reset=None):
         t0 = time.perf_counter()
         try:
             _, g, _ = run_rule(net, data.inputs, data.targets, rule, max_bytes=max_bytes,
-                               reset=reset, **common)
-        except MemoryLimitError as exc:
+                               reset=reset, rng=rng, **common)
+        except (MemoryLimitError, ConfigError) as exc:
+            if isinstance(exc, ConfigError) and exc.field != "rule":
+                raise
             rows += [{"rule": rule, "weight": k, "cosine": np.nan, "rel_error": np.nan,
                       "seconds": 0.0, "status": f"skipped: {exc}"} for k in ref]
             continue
@@ -101,7 +105,8 @@ def command(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
             writer = H5Writer(out, dt=net.dt, seed=cfg["network"]["seed"], version=__version__,
                               config_json=cfg.to_json(), overwrite=overwrite)
         rows = fidelity_rows(net, data, rule_list, max_bytes=max_gib * 2**30,
-                             reset=None if reset == "default" else reset)
+                             reset=None if reset == "default" else reset,
+                             rng=np.random.default_rng([cfg["network"]["seed"], 1]))
     click.echo(f"gradient fidelity vs BPTT: {len(net.layers)} layers {net.sizes}, batch {batch}, "
                f"T = {data.steps}, {np.dtype(net.dtype).name}")
     click.echo(format_rows(rows))

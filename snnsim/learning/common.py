@@ -50,3 +50,25 @@ def readout_backward(y_err, kappa):
         acc = y_err[:, t] + kappa * acc
         gy[:, t] = acc
     return gy
+
+
+def forward_errors(net, inputs, targets, loss, mask):
+    """Whole-sequence forward pass, dE/dy and the readout adjoint of the loss: (value, blocks,
+    y, err, gy) with err = dE/dy^t and gy^t = err^t + kappa gy^{t+1}, (B, T, n_out) float64."""
+    from .loss import check_target, loss_and_error
+    x = sequence(net, inputs)
+    blocks, y = net.forward(x)
+    value, err = loss_and_error(y, check_target(targets, y.shape, loss), mask, loss)
+    err = err.astype(np.float64)
+    return value, blocks, y, err, readout_backward(err, np.float64(net.kappa[0]))
+
+
+def readout_grad(net, z_top, gy):
+    """Exact readout-weight gradient sum_t z^t (outer) gy^t, summed over the batch (n, n_out)."""
+    return np.einsum("btj,bto->jo", z_top, gy).astype(net.dtype)
+
+
+def random_feedback(net, rng):
+    """Fixed random feedback matrix (n_top, n_out), entries N(0, 1/n_top), drawn from ``rng``."""
+    shape = (net.sizes[-1], net.readout.n)
+    return (rng.standard_normal(shape) / np.sqrt(shape[0])).astype(net.dtype)

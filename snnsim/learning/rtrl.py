@@ -19,6 +19,8 @@ W~ = zeta W_rec with ``reset="local"`` (the reset stays in the within-neuron Jac
 - ``order=0`` on a deep network is the full deep e-prop recursion S^{m<-l} (Millidge 2025);
   with ``reset="local"`` it equals BPTT on a stack without lateral recurrence (every remaining
   path is within a neuron or between layers, none is dropped).
+- ``keep``: SnAp-n (``snap.py``): after each step the influences are zeroed outside a fixed
+  sparsity pattern (the dense arrays are kept: a reference implementation).
 Memory O(M B N_layer N_params) (N^3 per layer pair): small networks only; the engine
 refuses (MemoryLimitError, naming the bytes it would need) above ``max_bytes``.
 """
@@ -54,7 +56,7 @@ def required_bytes(net, batch, orders=1):
 
 
 def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None, reset="detach",
-                 max_bytes=DEFAULT_MAX_BYTES):
+                 max_bytes=DEFAULT_MAX_BYTES, keep=None):
     """Sensitivities propagated forward in time, gradient accumulated online.
 
     Parameters
@@ -65,6 +67,8 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None, res
     order : None (exact: RTRL) or int m >= 0 (keep paths with at most m explicit hops).
     reset : "detach" (the reset is a hop) or "local" (the reset stays within the neuron).
     max_bytes : refuse (MemoryLimitError) when the sensitivities would need more.
+    keep : optional dict (layer l, parameter index) -> bool array (n_l, n_post of the
+        parameter): influence entries outside it are set to 0 after every step (SnAp).
 
     Returns
     -------
@@ -137,6 +141,10 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None, res
                     v[0, :, idx, :, idx] += (p["zeta"][:, None, None]
                                              * src.astype(f8)[None, :, :])
                 a = bc(p["rho"], ex) * S["a"] + S["dz_old"]
+                if keep is not None:
+                    km = keep[l, pi].reshape((1, 1, net.sizes[l]) + (1,) * (ex - 1) + (-1,))
+                    v *= km
+                    a *= km
                 S["v"], S["a"] = v, a
                 S["dz"] = psi[None, :, :].reshape((1, B, -1) + (1,) * ex) * (v - bc(p["beta"], ex) * a)
         for pi, (q, _, shape) in enumerate(params):

@@ -20,6 +20,13 @@ Rule names (default reset convention in brackets, see ``options``; ``reset=`` ov
   deep-eprop-onehop    [detach] one-hop trace filtered with the next layer's leak; equals
                        bptt-m0 (reset detach) for the layer just below a LIF layer with one
                        shared leak only when tau_out = 0 (kappa = 0); otherwise approximate
+  tbptt-k<K>           truncated BPTT over windows of K steps, state carried (tbptt.py)
+  snap-n<n>            SnAp-n: RTRL kept on the n-step sparsity pattern (snap.py)
+  uoro                 UORO: unbiased rank-1 RTRL estimate, random (uoro.py)
+  kf-rtrl              Kronecker-factored RTRL, unbiased, random (kf_rtrl.py)
+  rflo                 random-feedback local online learning, one layer (rflo.py)
+  ostl                 online spatio-temporal learning (ostl.py)
+  eprop-reward         reward-based e-prop, actor-critic (eprop_reward.py; rewards, not targets)
 """
 import re
 
@@ -31,18 +38,23 @@ from .options import RuleOptions
 from .rtrl import forward_mode
 
 FIXED = ("bptt", "rtrl", "eprop", "deep-eprop", "deep-eprop-spatial", "deep-eprop-onehop")
-PATTERNS = ("bptt-m<k>", "eprop-m<k>")
+TAXONOMY = ("uoro", "kf-rtrl", "rflo", "ostl", "eprop-reward")   # more rules: taxonomy.py
+PATTERNS = ("bptt-m<k>", "eprop-m<k>", "tbptt-k<K>", "snap-n<n>")
 ONLINE = ("eprop", "eprop-m", "deep-eprop-spatial", "deep-eprop-onehop")   # take any feedback
 
 
 def parse_rule(rule):
     """Return (family, order) for a rule name, or raise ConfigError listing the allowed names."""
-    if isinstance(rule, str) and rule in FIXED:
+    if isinstance(rule, str) and rule in FIXED + TAXONOMY:
         return rule, None
     m = re.fullmatch(r"(bptt|eprop)-m(\d+)", str(rule))
     if m:
         return m.group(1) + "-m", int(m.group(2))
-    V.choice("rule", rule, list(FIXED) + list(PATTERNS))
+    m = re.fullmatch(r"(tbptt)-k([1-9]\d*)|(snap)-n([1-9]\d*)", str(rule))
+    if m:
+        return (m.group(1) + "-k", int(m.group(2))) if m.group(1) else (m.group(3) + "-n",
+                                                                           int(m.group(4)))
+    V.choice("rule", rule, list(FIXED) + list(TAXONOMY) + list(PATTERNS))
 
 
 def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=None,
@@ -69,6 +81,9 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
     elif settings:
         raise ConfigError(next(iter(settings)), "give either options or keyword settings")
     common = dict(loss=loss, mask=mask)
+    if family in TAXONOMY + ("tbptt-k", "snap-n"):
+        from .taxonomy import run_taxonomy_rule
+        return run_taxonomy_rule(net, inputs, targets, family, order, options, rng, **common)
     fm_kw = {} if options.max_bytes is None else {"max_bytes": options.max_bytes}
     reset = options.reset_for(rule)
     if options.feedback != "symmetric" and family not in ONLINE:
