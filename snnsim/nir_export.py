@@ -98,8 +98,25 @@ def lif_parameters(layer, dt):
                 v_reset=np.zeros(layer.n))
 
 
+MS = 1e-3   # NIR times are in seconds, ours in ms
+
+
 def to_nir(net, *, metadata=None):
-    """The ``nir.NIRGraph`` of a Network of LIF layers (see the module docstring)."""
+    """The ``nir.NIRGraph`` of a Network of LIF layers (see the module docstring).
+
+    Parameters
+    ----------
+    net : snnsim.Network
+        Network of LIF layers (ALIF only with beta = 0; no refractoriness).
+    metadata : dict, optional
+        Extra entries for the graph's metadata.
+
+    Returns
+    -------
+    nir.NIRGraph
+        Time constants and delays in seconds, r = 1 (the input resistance folded into
+        the incoming weights), weights (out, in).
+    """
     nir = _nir()
     from ._version import __version__
     check_exportable(net)
@@ -118,32 +135,39 @@ def to_nir(net, *, metadata=None):
     for l, layer in enumerate(net.layers):
         name = layer.name
         if layer.delay:
-            nodes[f"{name}.delay"] = nir.Delay(delay=np.full(n_pre, dt))
+            nodes[f"{name}.delay"] = nir.Delay(delay=np.full(n_pre, dt * MS))
             edges.append((pre, f"{name}.delay"))
             pre = f"{name}.delay"
-        nodes[f"{name}.w_in"] = nir.Linear(weight=np.ascontiguousarray(net.w_in[l].T))
-        nodes[name] = nir.LIF(**lif_parameters(layer, dt))
+        par = lif_parameters(layer, dt)
+        r = par.pop("r")[:, None]     # folded into the rows (post neurons) of the weights
+        par["tau"] = par["tau"] * MS
+        nodes[f"{name}.w_in"] = nir.Linear(weight=r * net.w_in[l].T.astype(np.float64))
+        nodes[name] = nir.LIF(**par, r=np.ones(layer.n))
         edges += [(pre, f"{name}.w_in"), (f"{name}.w_in", name)]
         if net.w_rec[l] is not None:
-            nodes[f"{name}.w_rec"] = nir.Linear(weight=np.ascontiguousarray(net.w_rec[l].T))
+            nodes[f"{name}.w_rec"] = nir.Linear(weight=r * net.w_rec[l].T.astype(np.float64))
             edges += [(name, f"{name}.w_rec"), (f"{name}.w_rec", name)]
         pre, n_pre = name, layer.n
-    nodes["readout.w_out"] = nir.Linear(weight=np.ascontiguousarray(net.w_out.T))
+    n_out = net.readout.n
+    leaky = net.readout.tau_out > 0
+    kappa = np.asarray(net.readout.kappa(dt), dtype=np.float64)
+    r_out = (1.0 / (1.0 - kappa))[:, None] if leaky else np.ones((n_out, 1))
+    nodes["readout.w_out"] = nir.Linear(weight=r_out * net.w_out.T.astype(np.float64))
     edges.append((pre, "readout.w_out"))
     last = "readout.w_out"
-    n_out = net.readout.n
-    if net.readout.tau_out > 0:
-        kappa = np.asarray(net.readout.kappa(dt), dtype=np.float64)
-        nodes["readout"] = nir.LI(tau=np.full(n_out, float(net.readout.tau_out)),
-                                  r=1.0 / (1.0 - kappa), v_leak=np.zeros(n_out))
+    if leaky:
+        nodes["readout"] = nir.LI(tau=np.full(n_out, float(net.readout.tau_out) * MS),
+                                  r=np.ones(n_out), v_leak=np.zeros(n_out))
         edges.append((last, "readout"))
         last = "readout"
     nodes[io["output"]] = nir.Output(output_type={"output": np.array([n_out])})
     edges.append((last, io["output"]))
-    meta = {"source": f"snnsim {__version__}", "dt": dt,
-            "discretisation": "exact: alpha = exp(-dt/tau), zeta = r (1 - alpha)",
+    meta = {"source": f"snnsim {__version__}", "dt": dt * MS, "time_unit": "s",
+            "discretisation": "exact: alpha = exp(-dt/tau); input resistance folded into "
+                              "the incoming weights (r = 1)",
             "reset": "snnsim subtracts v_threshold; exported as reset to v_reset = 0",
-            "weights": "NIR (out, in) = snnsim (pre, post) transposed"}
+            "weights": "NIR (out, in) = snnsim (pre, post) transposed, rows scaled by "
+                       "zeta / (1 - alpha) (readout: 1 / (1 - kappa))"}
     meta.update(metadata or {})
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 

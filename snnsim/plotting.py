@@ -115,11 +115,12 @@ def _n_trials(f) -> int:
         if top not in f:
             continue
         for g in f[top].values():
-            if not hasattr(g, "keys"):
+            if not hasattr(g, "keys") or "sonata_view_of" in g.attrs:
                 continue
             n = max(n, int(g.attrs.get("n_batch", 0) or 0))
             for ds in g.values():
-                if hasattr(ds, "shape") and len(ds.shape) >= 2 and ds.name.split("/")[-1] != "mask":
+                if hasattr(ds, "shape") and len(ds.shape) >= 2 \
+                        and ds.name.split("/")[-1] not in ("mask", "data"):
                     n = max(n, int(ds.shape[1]))
     return n
 
@@ -144,7 +145,8 @@ def _t_end(f, dt: float) -> float:
     if "report" in f:
         for g in f["report"].values():
             for name, ds in g.items():
-                if name != "node_ids" and hasattr(ds, "shape") and ds.shape and ds.shape[0]:
+                if name not in ("node_ids", "data") and hasattr(ds, "shape") and ds.shape \
+                        and ds.shape[0]:
                     end = max(end, float(_times_ms(ds, dt)[-1]) + dt)
     if "spikes" in f:
         for g in f["spikes"].values():

@@ -231,12 +231,15 @@ def test_export_round_trip(files, tmp_path):
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == total
-    assert list(rows[0]) == ["population", "batch_id", "node_id", "timestamp_ms"]
+    assert list(rows[0]) == ["population", "batch_id", "node_id", "timestamp_ms", "subpopulation"]
     for pop, (ts, ids, bs) in ref.items():
         mine = [r for r in rows if r["population"] == pop]
         assert len(mine) == counts[pop]
         np.testing.assert_array_equal([float(r["timestamp_ms"]) for r in mine], ts)
-        np.testing.assert_array_equal([int(r["node_id"]) for r in mine], ids)
+        # the CSV gives the neuron index; the SONATA node id of trial b is offset by b * n_nodes
+        with h5py.File(files["run"], "r") as f:
+            n_nodes = int(f[f"spikes/{pop}"].attrs["n_nodes"])
+        np.testing.assert_array_equal([int(r["node_id"]) for r in mine], ids - bs * n_nodes)
         np.testing.assert_array_equal([int(r["batch_id"]) for r in mine], bs)
 
     one = tmp_path / "l2.csv"

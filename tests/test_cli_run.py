@@ -74,7 +74,8 @@ def test_run_examples(tmp_path, name, layers, reports):
         for layer, n in layers.items():
             ts, ids = f[f"spikes/{layer}/timestamps"][:], f[f"spikes/{layer}/node_ids"][:]
             assert ts.shape == ids.shape and np.all(np.diff(ts) >= 0)
-            assert ts.size == 0 or (ts.max() < steps and ids.max() < n)
+            # SONATA node ids: neuron i of trial b is b * n + i (see snnsim.io.recorder)
+            assert ts.size == 0 or (ts.max() < steps and ids.max() < n * batch)
             total += ts.size
         assert total > 0
         every = 2 if name == "evidence_alif" else 1
