@@ -58,12 +58,12 @@ What is exported only approximately (documented, not refused):
 Not part of NIR (training-only, dropped): the pseudo-derivative (gamma, surrogate, sigma),
 the connectivity masks as such, the dtype (arrays keep ours: float32 or float64).
 """
-import json
 from pathlib import Path
 
 import numpy as np
 
 from .errors import ConfigError
+from .trained import load_trained   # the network of a train file (also snnsim.load)
 
 NIR_EXTRA = "pip install 'snnsim[nir]'"
 
@@ -170,39 +170,6 @@ def to_nir(net, *, metadata=None):
                        "zeta / (1 - alpha) (readout: 1 / (1 - kappa))"}
     meta.update(metadata or {})
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
-
-
-def _revalidate(data):
-    """A Config of the network part of a stored (validated) config JSON."""
-    from .config import validate
-    raw = {k: json.loads(json.dumps(data[k])) for k in ("network", "layer", "readout", "task")
-           if k in data}
-    for layer in raw.get("layer", []):
-        layer.pop("n", None)   # derived by validation (sum of the populations)
-    return validate(raw)
-
-
-def load_trained(path):
-    """(Network with the trained weights, Config) of a ``snnsim train`` file.
-
-    The architecture comes from the file's stored config (attr ``config``), the weights
-    from ``/weights`` (a finished run) or else ``/checkpoint/weights`` (an interrupted one).
-    """
-    from .config import build_network
-    from .io import open_h5
-    with open_h5(path) as f:
-        if "config" not in f.attrs:
-            raise ConfigError(str(path), "holds no config (attr 'config'): not an snnsim file")
-        data = json.loads(f.attrs["config"])
-        group = next((g for g in ("weights", "checkpoint/weights") if g in f), None)
-        if group is None:
-            raise ConfigError(str(path), "holds no trained weights (/weights or "
-                                         "/checkpoint/weights): is it a 'snnsim train' file?")
-        weights = {k: f[group][k][()] for k in f[group]}
-    cfg = _revalidate(data)
-    net = build_network(cfg)
-    net.set_weights(weights)
-    return net, cfg, group
 
 
 def export_nir(train_file, out):

@@ -24,9 +24,10 @@ give the neuron index back.
 the SONATA soma-report view ``libsonata.SomaReportReader`` reads (see
 :func:`write_sonata_views`): ``/report/<pop>/mapping/{node_ids,
 index_pointers, element_ids, time}`` and ``/report/<pop>/data``, a virtual
-dataset (no copy) of shape (T_recorded, batch * n_selected) over ``v`` (or,
-without a ``v`` report, the first recorded variable) (column ``b * n_selected + j`` = trial b, recorded neuron
-j; node ids as for spikes). SONATA holds one variable per report
+dataset (no copy) of shape (T_recorded, batch * n_selected) over ``v`` (the
+readout: ``y``; else the first recorded variable): column
+``b * n_selected + j`` is trial b, recorded neuron j (node ids as for spikes),
+in float32 as SONATA prescribes (the ``<var>`` datasets keep the run's precision). SONATA holds one variable per report
 population, so every further variable ``var`` is the population
 ``<pop>:<var>`` (its own ``data``, the same ``mapping``).
 
@@ -347,6 +348,69 @@ class Recorder:
         return False
 
 
+# ------------------------------------------------------------------ output of a simulation
+class Recorders:
+    """Hands every block to several recorders (layers, input and readout record different
+    variables)."""
+
+    def __init__(self, recorders: Sequence[Recorder]):
+        self.recorders = list(recorders)
+
+    def add_block(self, t0: int, data: Mapping[str, Mapping[str, np.ndarray]]) -> None:
+        for rec in self.recorders:
+            rec.add_block(t0, data)
+
+    def close(self) -> None:
+        for rec in self.recorders:
+            rec.close()
+
+
+def make_recorders(writer: H5Writer, net: Any, batch: int, record: Mapping[str, Any], *,
+                   record_input: bool = False, compression: str | None = DEFAULT_COMPRESSION
+                   ) -> Recorders:
+    """Recorders of a simulation of ``net`` for a validated ``[record]`` table.
+
+    Parameters
+    ----------
+    writer : H5Writer
+        The open output file.
+    net : snnsim.Network
+        The simulated network (layer names and sizes, readout size, ``dt`` in ms).
+    batch : int
+        Trials simulated side by side.
+    record : mapping
+        The validated ``[record]`` section (populations, variables, neurons, every,
+        buffer_steps, spikes, readout).
+    record_input : bool
+        Also record the input spikes as the population ``input`` (``n_in`` neurons).
+    compression : {None, "gzip", "lzf"}
+        Compression of the spike and report datasets.
+    """
+    sizes = {layer.name: layer.n for layer in net.layers}
+    pops = list(sizes) if record["populations"] == "all" else list(record["populations"])
+    kw = dict(batch=batch, dt=net.dt, buffer_steps=record["buffer_steps"])
+    out = []
+    if pops and (record["variables"] or record["spikes"]):
+        spec = RecordSpec(populations=pops, variables=tuple(record["variables"]),
+                          neurons=record["neurons"] or None, every=record["every"],
+                          spikes=record["spikes"], compression=compression)
+        out.append(Recorder(writer, spec, populations=sizes, **kw))
+    if record_input:
+        spec = RecordSpec(populations=["input"], variables=(), compression=compression)
+        out.append(Recorder(writer, spec, populations={"input": net.n_in}, **kw))
+    if record["readout"]:
+        spec = RecordSpec(populations=["readout"], variables=("y",), every=record["every"],
+                          spikes=False, compression=compression)
+        out.append(Recorder(writer, spec, populations={"readout": net.readout.n}, **kw))
+    return Recorders(out)
+
+
+def write_weights(writer: H5Writer, net: Any) -> None:
+    """``/weights/<name>`` for every weight matrix of ``net`` ((pre, post) layout)."""
+    for name, w in net.weights().items():
+        writer.write_dataset(f"weights/{name}", w, units="1")
+
+
 # ------------------------------------------------------------------------ SONATA views
 def _view_of(g: h5py.Group) -> str | None:
     value = g.attrs.get(VIEW_ATTR)
@@ -359,7 +423,7 @@ def report_variables(g: h5py.Group) -> list[str]:
              and k not in ("data", "node_ids") and not ds.is_virtual]
     order = [v.decode() if isinstance(v, bytes) else str(v) for v in g.attrs.get("variables", [])]
     out = [v for v in order if v in found] + sorted(v for v in found if v not in order)
-    return sorted(out, key=lambda v: v != "v")   # the membrane potential first, as in SONATA
+    return sorted(out, key=lambda v: v not in ("v", "y"))   # v (as in SONATA) or readout y first
 
 
 def write_sonata_views(writer: H5Writer) -> None:
@@ -415,7 +479,8 @@ def write_sonata_views(writer: H5Writer) -> None:
             if k:
                 target.attrs[VIEW_ATTR] = f"{pop}/{var}"
                 target["mapping"] = m
-            layout = h5py.VirtualLayout(shape=(ds.shape[0], B * n_sel), dtype=ds.dtype)
+            # SONATA report data are float32 (HDF5 converts float64 sources on read)
+            layout = h5py.VirtualLayout(shape=(ds.shape[0], B * n_sel), dtype=np.float32)
             src = h5py.VirtualSource(ds)
             for b in range(B):
                 layout[:, b * n_sel:(b + 1) * n_sel] = src[:, b, :]
