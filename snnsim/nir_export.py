@@ -14,7 +14,8 @@ The graph (``nir.NIRGraph``; nodes named after our layers and weights)::
   are exported as zeros. Layer l >= 1 receives layer l-1's spikes; several edges into
   one node add up (the input and recurrent currents of a LIF node).
 - Each layer (all its populations, concatenated) as one ``nir.LIF`` with per-neuron
-  parameters. Our dynamics, per step dt,
+  parameters. **NIR times are in seconds** (ours in ms): ``tau``, the ``nir.Delay`` and
+  the graph's metadata ``dt`` are our values times 1e-3. Our dynamics, per step dt,
 
       v^t = alpha v^{t-1} + zeta I^t - v_th z^{t-1},  alpha = exp(-dt/tau_m),
       zeta = 1 (regular_spike_arrival) or 1 - alpha,  z^t = H(v^t - v_th),
@@ -24,18 +25,28 @@ The graph (``nir.NIRGraph``; nodes named after our layers and weights)::
   step, ``v^t = e^{-dt/tau} v^{t-1} + (1 - e^{-dt/tau}) R I^t``, for
 
       tau = tau_m,  v_leak = 0,  R = zeta / (1 - alpha)  (= 1 without regular spike arrival),
-      v_threshold = v_th,  v_reset = 0,
+      v_threshold = v_th,  v_reset = 0.
 
-  so a consumer recovers our alpha as exp(-dt/tau) and zeta as R (1 - exp(-dt/tau)), with
-  the step dt stored in the graph's metadata (``dt``, ms; NIR times are in the same unit).
-  A backend that integrates with forward Euler (``v += dt/tau (v_leak - v + R I)``, e.g.
-  snnTorch/Norse importers) uses 1 - dt/tau instead of exp(-dt/tau): a relative error of
-  about (dt/tau)^2 / 2 per step (0.1 % for tau = 20 dt), not an exact match.
+  R is folded into the incoming weights: the rows (post neurons) of ``<l>.w_in`` and
+  ``<l>.w_rec`` are multiplied by R and the node has ``r = 1`` (the same equation, and
+  importers that ignore r, such as Norse 1.1, read it right). So NIR's weight matrix is
+  ``R[:, None] * w.T``; a consumer recovers our alpha as exp(-dt/tau).
+  A backend that integrates with forward Euler (``v += dt/tau (v_leak - v + I)``, e.g.
+  the Norse and snnTorch importers) uses 1 - dt/tau instead of exp(-dt/tau) and an input
+  gain dt/tau instead of 1 - exp(-dt/tau): relative errors of about (dt/tau)^2 / 2 and
+  dt / (2 tau) per step (0.1 % and 2.5 % for tau = 20 dt), not an exact match.
 - The readout ``y^t = kappa y^{t-1} + W_out z^t`` (kappa = exp(-dt/tau_out)) as
-  ``readout.w_out`` (Linear) -> ``nir.LI(tau = tau_out, R = 1 / (1 - kappa), v_leak = 0)``;
-  a memoryless readout (tau_out = 0) is the Linear node alone.
+  ``readout.w_out`` (Linear, rows scaled by 1 / (1 - kappa)) -> ``nir.LI(tau = tau_out,
+  r = 1, v_leak = 0)``; a memoryless readout (tau_out = 0) is the Linear node alone.
 - ``delay = true`` (the layer sees the layer below one step late) as ``nir.Delay`` of dt
-  before the layer's input weights. Few NIR backends implement Delay.
+  before the layer's input weights. Few NIR backends implement Delay (Norse 1.1 does not).
+
+Importers (measured by ``tests/test_nir_norse.py``, numbers in the docs' file-format page):
+Norse 1.1 ``norse.torch.from_nir(graph, dt=graph.metadata["dt"])`` imports the LIF layers,
+their recurrence and the weights, and runs them exactly as its documented forward-Euler,
+reset-to-zero semantics say; it drops the LI readout (its output is the current into
+it). snnTorch 1.0's ``import_from_nir`` refuses the graph (no LI node; a recurrent LIF
+must have r = tau / 1e-4 s, i.e. its fixed dt of 0.1 ms).
 
 What cannot be exported (a one-line ConfigError naming the field):
 
@@ -50,7 +61,10 @@ What is exported only approximately (documented, not refused):
   supra-threshold surplus is kept); NIR's LIF resets to ``v_reset`` (here 0) when it spikes.
   The two agree when v just crosses v_th and differ by the surplus otherwise; NIR has no
   subtractive reset. (It cannot be folded into the recurrent diagonal either, since every
-  NIR LIF resets.)
+  NIR LIF resets.) Measured on a trained 2-layer LIF net at about 37 Hz (4 trials x 300
+  steps, exact integration both): 95.8 % of the (trial, step, neuron) spike entries agree,
+  the reset-to-zero net fires 0.73 times as many spikes, and the readouts differ by a
+  relative L2 error of 0.71.
 - spike timing: NIR's LIF spikes and resets within the step (v > v_threshold); ours emits
   z^t = H(v^t - v_th) and subtracts at step t+1, and the recurrent spikes reach the layer
   one step later (the cycle's natural discrete-time semantics).
