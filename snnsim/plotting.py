@@ -483,3 +483,33 @@ def plot_run(path: str | os.PathLike, out_png: str | os.PathLike, *, batch: int 
             tmp.unlink(missing_ok=True)
             raise
     return panels
+
+
+def plot(path: str | os.PathLike, out: str | os.PathLike | None = None, *, batch: int = 0,
+         neurons: int = 5, t_max: float | None = None):
+    """Plot an snnsim output file (``snnsim.plot``): the figure of ``snnsim plot``.
+
+    Parameters
+    ----------
+    path : path
+        File of ``snnsim run``, ``snnsim train`` or ``Network.simulate(out=...)``.
+    out : path, optional
+        Image to write (format from the suffix); if None the figure is only returned.
+    batch : int
+        Trial shown in the rasters, traces and readout.
+    neurons : int
+        Recorded neurons per layer whose v and threshold are drawn.
+    t_max : float, optional
+        End of the time axis (ms).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (Agg canvas; show it in a notebook by returning it from a cell).
+    """
+    if out is not None:
+        plot_run(path, out, batch=batch, neurons=neurons, t_max=t_max)
+    from .io.reader import open_run
+    with open_run(path) as run:
+        fig, _ = build_figure(run, batch=batch, neurons=neurons, t_max=t_max)
+    return fig

@@ -167,7 +167,7 @@ def test_info(tmp_path):
                    "populations: hid, readout", "/spikes/hid/timestamps", "/report/hid/v",
                    "(200, 1, 30)", "float32", "/report/readout/y"):
         assert needle in text, (needle, text)
-    assert '"n_in": 20' in invoke("info", out, "--config").stdout
+    assert 'n_in = 20' in invoke("info", out, "--config").stdout   # TOML (run/train accept it)
     junk = tmp_path / "junk.h5"
     junk.write_text("not hdf5")
     res = invoke("info", junk)
