@@ -14,6 +14,14 @@ OPTIMIZERS = ("sgd", "adam")
 
 
 class SGD:
+    """Stochastic gradient descent: ``w <- w - lr g`` (in place, masks re-applied).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate.
+    """
+
     name = "sgd"
 
     def __init__(self, lr=1e-3):
@@ -44,6 +52,18 @@ class SGD:
 
 
 class Adam(SGD):
+    """Adam (Kingma & Ba 2015) with bias correction, updating weights in place.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate.
+    beta1, beta2 : float
+        Decay rates of the first and second moment estimates, in [0, 1).
+    eps : float
+        Added to the square root of the second moment.
+    """
+
     name = "adam"
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
@@ -81,5 +101,9 @@ class Adam(SGD):
 
 
 def make_optimizer(name="adam", **kw):
+    """An optimiser by name: ``"sgd"`` (:class:`SGD`) or ``"adam"`` (:class:`Adam`).
+
+    Keyword arguments go to its constructor (e.g. ``lr``).
+    """
     V.choice("optimizer.name", name, list(OPTIMIZERS))
     return {"sgd": SGD, "adam": Adam}[name](**kw)

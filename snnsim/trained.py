@@ -50,13 +50,23 @@ def stored_config(path: str | os.PathLike) -> dict:
 
 
 def network_config(data: dict):
-    """A validated :class:`~snnsim.config.Config` of the network part of a stored config."""
-    from .config import validate
+    """A validated :class:`~snnsim.config.Config` of the network part of a stored config.
+
+    Only ``[network]``, ``[[layer]]``, ``[readout]`` (and ``[task]`` if stored) are
+    validated: the input a file was simulated with is not needed to rebuild the network.
+    """
+    from pathlib import Path
+
+    from .config import SECTIONS, Config
     raw = {k: json.loads(json.dumps(data[k])) for k in ("network", "layer", "readout", "task")
            if k in data}
     for layer in raw.get("layer", []):
         layer.pop("n", None)   # derived by validation (sum of the populations)
-    return validate(raw)
+    ctx: dict = {"_base_dir": Path(".")}
+    for name in ("network", "layer", "readout", "task"):
+        if name in raw or name != "task":
+            ctx[name] = SECTIONS[name][0](name, raw.get(name, {}), ctx)
+    return Config(data={k: v for k, v in ctx.items() if not k.startswith("_")})
 
 
 def load_trained(path: str | os.PathLike):
@@ -110,7 +120,8 @@ def set_weights_from(net, path: str | os.PathLike) -> str:
     if missing or extra:
         raise ConfigError("--weights", f"{os.fspath(path)} holds weights for another network "
                           f"(missing {missing or 'none'}, unknown {extra or 'none'})")
-    for name, w in weights.items():
+    for name in mine:   # the network's order: input weights of the bottom layer first
+        w = weights[name]
         if w.shape != mine[name].shape:
             raise ConfigError("--weights", f"{os.fspath(path)}: {name} has shape {w.shape}, "
                               f"this network needs {mine[name].shape}")
