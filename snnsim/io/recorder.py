@@ -105,15 +105,22 @@ def units_of(variable: str) -> str:
 class RecordSpec:
     """What to record.
 
-    populations : population names (``None`` = all).
-    variables : dense variables to report for every selected population.
-    neurons : per-population neuron index subsets for dense reports
-        (populations not listed report all neurons). Spikes always cover
-        all neurons.
-    every : keep dense report steps whose global step is a multiple of this.
-    spikes : record spikes (needs ``z`` in every block).
-    compression : ``None`` (default; readable by every SONATA reader), ``"gzip"``
-        or ``"lzf"`` for the spike and report datasets.
+    Parameters
+    ----------
+    populations : sequence of str, optional
+        Population names (``None`` = all).
+    variables : sequence of str
+        Dense variables to report for every selected population.
+    neurons : mapping, optional
+        Per-population neuron index subsets for dense reports (populations not
+        listed report all neurons). Spikes always cover all neurons.
+    every : int
+        Keep dense report steps whose global step is a multiple of this.
+    spikes : bool
+        Record spikes (needs ``z`` in every block).
+    compression : {None, "gzip", "lzf"}
+        Compression of the spike and report datasets (``None``, the default, is
+        readable by every SONATA reader).
     """
 
     populations: Sequence[str] | None = None
