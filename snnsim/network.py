@@ -6,6 +6,9 @@ through ``w_rec[l]``; the readout integrates the top layer's spikes. Every block
 is one jitted call per layer (layers are feed-forward in depth, so a layer's whole block
 can be computed once the block of the layer below is known): no Python per time step.
 """
+import os
+from typing import Any, Callable
+
 import numpy as np
 
 from . import validate as V
@@ -109,7 +112,7 @@ class Network:
                       * (readout.w_scale / np.sqrt(n_pre))).astype(self.dtype)
         self._empty_rec = np.zeros((1, 1), dtype=self.dtype)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         layers = ", ".join(
             f"{l.name}[{'+'.join(f'{p.kind.upper()} {p.n}' for p in l.populations)}"
             f"{', recurrent' if l.recurrent else ''}{', delay' if l.delay else ''}]"
@@ -118,7 +121,7 @@ class Network:
                 f"(tau_out {self.readout.tau_out:g} ms), dt={self.dt:g} ms, "
                 f"dtype={np.dtype(self.dtype).name}, surrogate={self.surrogate!r})")
 
-    def config(self):
+    def config(self) -> dict:
         """The ``[network]``, ``[[layer]]`` and ``[readout]`` sections describing this network.
 
         Returns
@@ -252,8 +255,11 @@ class Network:
         blocks, y = self.run_block(state, x)
         return blocks, y
 
-    def simulate(self, inputs, *, steps=None, batch=None, recorder=None, block=500, rng=None,
-                 progress=None, out=None, record=None, overwrite=False, compression=None):
+    def simulate(self, inputs: Any, *, steps: int | None = None, batch: int | None = None,
+                 recorder: Any = None, block: int = 500, rng: np.random.Generator | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 out: str | os.PathLike | None = None, record: dict | None = None,
+                 overwrite: bool = False, compression: str | None = None) -> dict:
         """Simulate block by block, optionally writing everything to an HDF5 file.
 
         Parameters

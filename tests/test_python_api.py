@@ -128,9 +128,11 @@ def test_run_with_trained_weights_and_config_round_trip(tmp_path):
     (tmp_path / "c.toml").write_text(TRAIN)
     assert invoke("train", tmp_path / "c.toml", "--out", tmp_path / "t.h5", "-q").exit_code == 0
     res = invoke("run", tmp_path / "c.toml", "--weights", tmp_path / "t.h5", "--out",
-                 tmp_path / "r.h5", "-q")
+                 tmp_path / "r.h5", "-q", "--record-input")
     assert res.exit_code == 0, res.output
     with h5py.File(tmp_path / "t.h5", "r") as t, h5py.File(tmp_path / "r.h5", "r") as r:
+        assert r["spikes/input"].attrs["n_nodes"] == 100
+        assert 0 < r["spikes/input/timestamps"].shape[0] < 100 * 100   # 20 Hz x 100 inputs x 0.1 s
         for name in t["weights"]:
             np.testing.assert_array_equal(r[f"weights/{name}"][()], t[f"weights/{name}"][()])
         assert r.attrs["weights_from"] == str(tmp_path / "t.h5")
