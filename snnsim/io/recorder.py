@@ -449,6 +449,8 @@ def write_sonata_views(writer: H5Writer) -> None:
     f = writer.file
     top = f["report"]
     for name in [k for k in top if _view_of(top[k]) is not None]:
+        for key in list(top[name]):   # bottom-up: deleting a group holding groups in SWMR
+            del top[name][key]        # mode crashed HDF5 (see snnsim.io.training)
         del top[name]
     for pop in list(top):
         g = top[pop]
