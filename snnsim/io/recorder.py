@@ -59,16 +59,6 @@ VIEW_ATTR = "sonata_view_of"
 DEFAULT_COMPRESSION = None
 
 
-def sorting_name(value: Any) -> str:
-    """The SONATA ``sorting`` attribute as a name (``"by_time"``), from an enum or a string."""
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, str):
-        return value
-    names = {v: k for k, v in h5py.check_enum_dtype(SORTING).items()}
-    return names.get(int(value), str(value))
-
-
 def _strings(values: Sequence[str]) -> np.ndarray:
     """An HDF5 array-of-strings attribute value (lists of str would be stored as JSON)."""
     return np.array([str(v) for v in values], dtype=h5py.string_dtype())
