@@ -35,6 +35,16 @@ class ArrayInput:
 
 
 class SpikeInput(ArrayInput):
+    """Input spikes given as an array.
+
+    Parameters
+    ----------
+    array : array_like (batch, T, n_in)
+        0/1 spikes per trial, step and input channel.
+    field : str
+        Name used in error messages.
+    """
+
     kind = "spikes"
 
     def __init__(self, array, field="inputs"):
@@ -42,10 +52,34 @@ class SpikeInput(ArrayInput):
 
 
 class CurrentInput(ArrayInput):
+    """Analogue input given as an array, fed through the input weights like spikes.
+
+    Parameters
+    ----------
+    array : array_like (batch, T, n_in)
+        Input values per trial, step and channel (units of v_th per unit weight).
+    field : str
+        Name used in error messages.
+    """
+
     kind = "current"
 
 
 class PoissonInput:
+    """Independent Poisson spike trains: P(spike in a step) = rate * dt / 1000.
+
+    Parameters
+    ----------
+    rates_hz : float or array (n_in,)
+        Rate of every input channel (Hz).
+    n_in : int
+        Number of input channels.
+    steps : int, optional
+        Default number of steps.
+    field : str
+        Name used in error messages.
+    """
+
     kind = "poisson"
 
     def __init__(self, rates_hz, n_in, steps=None, field="inputs.rate"):

@@ -25,6 +25,26 @@ def layer_values(n_pre, n, recurrent):
 
 @dataclass
 class Layer:
+    """One layer of the deep network: LIF/ALIF populations sharing its connectivity.
+
+    Parameters
+    ----------
+    populations : LIF, ALIF or list of them
+        The neurons of the layer, concatenated in order.
+    recurrent : bool
+        Has recurrent weights ``w_rec`` (n, n).
+    p_in, p_rec : float
+        Connection probabilities of the input and recurrent weights (fixed masks).
+    autapses : bool
+        Allow a neuron's connection to itself.
+    delay : bool
+        The layer sees the layer below one step late (Bellec/NEST semantics).
+    w_in_scale, w_rec_scale : float
+        Scales of the initial weights (N(0, scale^2 / n_pre)).
+    name : str
+        Layer name (default ``layer<k>``), the population name in output files.
+    """
+
     populations: list
     recurrent: bool = True
     p_in: float = 1.0
@@ -53,6 +73,13 @@ class Layer:
             if not isinstance(getattr(self, key), (bool, np.bool_)):
                 raise ConfigError(f"{self.name}.{key}", "must be true or false")
         self.n = sum(p.n for p in self.populations)
+
+    def __repr__(self):
+        pops = ", ".join(f"{p.kind.upper()} {p.name!r} {p.n}" for p in self.populations)
+        opts = [o for o, on in (("recurrent", self.recurrent), ("delay", self.delay),
+                                (f"p_in={self.p_in:g}", self.p_in < 1),
+                                (f"p_rec={self.p_rec:g}", self.recurrent and self.p_rec < 1)) if on]
+        return f"Layer({self.name or '(unnamed)'!r}, n={self.n}: {pops}{''.join(', ' + o for o in opts)})"
 
     @property
     def is_adaptive(self):

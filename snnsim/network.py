@@ -6,11 +6,14 @@ through ``w_rec[l]``; the readout integrates the top layer's spikes. Every block
 is one jitted call per layer (layers are feed-forward in depth, so a layer's whole block
 can be computed once the block of the layer below is known): no Python per time step.
 """
+import os
+from typing import Any, Callable
+
 import numpy as np
 
 from . import validate as V
 from .errors import ConfigError
-from .inputs import PoissonInput, as_source
+from .inputs import CurrentInput, PoissonInput, as_source
 from .layer import Layer, layer_values
 from .neurons import Readout, check_smooth_t_ref
 from .state import LayerBlock, NetState, block_values
@@ -21,6 +24,43 @@ DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
 class Network:
+    """A deep recurrent spiking network: LIF/ALIF layers stacked in depth and a leaky readout.
+
+    Parameters
+    ----------
+    n_in : int
+        Number of input channels.
+    layers : Layer or list of Layer
+        The layers, bottom (fed by the input) to top (read out).
+    readout : Readout
+        The leaky linear readout of the top layer's spikes.
+    dt : float
+        Time step (ms).
+    dtype : {"float32", "float64"}
+        Floating-point type of the state and weights.
+    surrogate : {"piecewise", "smooth"}
+        Pseudo-derivative used by the learning rules.
+    sigma : float
+        Width of the smooth surrogate (units of v_th).
+    rng : numpy.random.Generator or int, optional
+        Draws the initial weights (an int is a seed).
+
+    Attributes
+    ----------
+    w_in, w_rec : list of ndarray
+        Per layer, input (n_pre, n) and recurrent (n, n) weights, stored (pre, post);
+        ``w_rec[l]`` is None for a non-recurrent layer.
+    w_out : ndarray
+        Readout weights (n_top, n_out).
+
+    Examples
+    --------
+    >>> import numpy as np, snnsim
+    >>> net = snnsim.Network(10, snnsim.Layer(snnsim.LIF(20)), snnsim.Readout(1), rng=0)
+    >>> x = (np.random.default_rng(0).random((2, 100, 10)) < 0.05).astype(float)
+    >>> summary = net.simulate(x)            # or net.simulate(x, out="run.h5")
+    """
+
     def __init__(self, n_in, layers, readout, *, dt=1.0, dtype="float32", surrogate="piecewise",
                  sigma=0.1, rng=None):
         self.n_in = V.count("network.n_in", n_in)
@@ -74,6 +114,51 @@ class Network:
         self.w_out = (rng.standard_normal((n_pre, readout.n))
                       * (readout.w_scale / np.sqrt(n_pre))).astype(self.dtype)
         self._empty_rec = np.zeros((1, 1), dtype=self.dtype)
+
+    def __repr__(self) -> str:
+        layers = ", ".join(
+            f"{l.name}[{'+'.join(f'{p.kind.upper()} {p.n}' for p in l.populations)}"
+            f"{', recurrent' if l.recurrent else ''}{', delay' if l.delay else ''}]"
+            for l in self.layers)
+        return (f"Network(n_in={self.n_in}, layers=[{layers}], readout={self.readout.n} "
+                f"(tau_out {self.readout.tau_out:g} ms), dt={self.dt:g} ms, "
+                f"dtype={np.dtype(self.dtype).name}, surrogate={self.surrogate!r})")
+
+    def config(self) -> dict:
+        """The ``[network]``, ``[[layer]]`` and ``[readout]`` sections describing this network.
+
+        Returns
+        -------
+        dict
+            JSON-able, as a validated TOML config holds them (per-neuron values as
+            lists, uniform ones as numbers). ``network.seed`` is 0: the weights are
+            not drawn from it but stored with the config (``simulate(out=...)``).
+        """
+        def value(arr):
+            arr = np.asarray(arr, dtype=np.float64)
+            return float(arr[0]) if arr.size and np.all(arr == arr[0]) else arr.tolist()
+
+        layers = []
+        for layer in self.layers:
+            pops = []
+            for p in layer.populations:
+                d = {"type": p.kind, "n": p.n, "name": p.name, "tau_m": value(p.tau_m),
+                     "v_th": value(p.v_th), "t_ref": value(p.t_ref), "gamma": value(p.gamma),
+                     "regular_spike_arrival": bool(p.regular_spike_arrival)}
+                if p.kind == "alif":
+                    d.update(beta=value(p.beta), tau_a=value(p.tau_a))
+                pops.append(d)
+            layers.append({"name": layer.name, "recurrent": bool(layer.recurrent),
+                           "p_in": float(layer.p_in), "p_rec": float(layer.p_rec),
+                           "autapses": bool(layer.autapses), "delay": bool(layer.delay),
+                           "w_in_scale": float(layer.w_in_scale),
+                           "w_rec_scale": float(layer.w_rec_scale), "population": pops,
+                           "n": layer.n})
+        r = self.readout
+        return {"network": {"n_in": self.n_in, "dt": self.dt, "dtype": np.dtype(self.dtype).name,
+                            "surrogate": self.surrogate, "sigma": self.sigma, "seed": 0},
+                "layer": layers,
+                "readout": {"n": r.n, "tau_out": float(r.tau_out), "w_scale": float(r.w_scale)}}
 
     # ------------------------------------------------------------------ weights
     @property
@@ -190,12 +275,71 @@ class Network:
             _, y[:, t0:t0 + k] = self.run_block(state, x[:, t0:t0 + k], out=out)
         return y
 
-    def simulate(self, inputs, *, steps=None, batch=None, recorder=None, block=500, rng=None,
-                 progress=None):
-        """Simulate block by block, handing each block to ``recorder`` (see snnsim.io.Recorder).
+    def simulate(self, inputs: Any, *, steps: int | None = None, batch: int | None = None,
+                 recorder: Any = None, block: int = 500, rng: np.random.Generator | None = None,
+                 progress: Callable[[int], None] | None = None,
+                 out: str | os.PathLike | None = None, record: dict | None = None,
+                 overwrite: bool = False, compression: str | None = None) -> dict:
+        """Simulate block by block, optionally writing everything to an HDF5 file.
 
-        Returns a summary dict: steps, batch, spike counts and mean rates (Hz) per layer.
+        Parameters
+        ----------
+        inputs : ndarray (batch, T, n_in), SpikeInput, CurrentInput or PoissonInput
+            0/1 spikes (an array is taken as spikes), currents, or Poisson rates (Hz).
+        steps, batch : int, optional
+            Steps and trials to simulate (needed for Poisson input; ``steps`` may
+            shorten array input).
+        out : path, optional
+            Write a complete output file: the network's config (root attribute
+            ``config``), its weights (``/weights``), spikes in SONATA layout and the
+            reports chosen by ``record`` (see :mod:`snnsim.io.recorder`).
+        record : dict, optional
+            With ``out``: the ``[record]`` options of a TOML config (``variables``,
+            e.g. ``["v", "A"]``; ``populations``, ``neurons``, ``every``, ``spikes``,
+            ``readout``, ``buffer_steps``) plus ``input = True`` to record the input
+            spikes (population ``input``). Default: spikes of every layer and the readout.
+        overwrite : bool
+            With ``out``: replace an existing file.
+        compression : {None, "gzip", "lzf"}
+            With ``out``: compression of the spike and report datasets (default none,
+            which every SONATA reader reads).
+        recorder : object with ``add_block(t0, data)``, optional
+            Receives every block instead (e.g. a :class:`snnsim.io.Recorder`); not
+            with ``out``.
+        block : int
+            Steps simulated per jitted call.
+        rng : numpy.random.Generator, optional
+            Draws Poisson input.
+        progress : callable, optional
+            Called with the number of steps of every finished block.
+
+        Returns
+        -------
+        dict
+            ``steps``, ``batch``, per-layer ``spikes`` (counts) and ``rate_hz`` (mean
+            rate in Hz), and ``out`` (the file written, or None).
         """
+        if isinstance(recorder, (str, bytes)) or hasattr(recorder, "__fspath__"):
+            raise ConfigError("recorder", "must be an object with add_block (e.g. "
+                              "snnsim.io.Recorder); to write a file pass out=PATH")
+        if out is None:
+            if record is not None:
+                raise ConfigError("record", "needs out=PATH (the file to record into)")
+            return self._simulate(inputs, steps, batch, recorder, block, rng, progress)
+        if recorder is not None:
+            raise ConfigError("recorder", "give out=PATH or recorder=, not both")
+        from .io.output import open_output
+        src = as_source(inputs, self.n_in)
+        n_batch = batch if isinstance(src, PoissonInput) else src.batch
+        writer, recorders = open_output(out, self, self.config(), batch=n_batch, record=record,
+                                        overwrite=overwrite, compression=compression,
+                                        input_is_spikes=not isinstance(src, CurrentInput))
+        with writer:
+            summary = self._simulate(src, steps, batch, recorders, block, rng, progress)
+            recorders.close()
+        return {**summary, "out": str(out)}
+
+    def _simulate(self, inputs, steps, batch, recorder, block, rng, progress):
         src = as_source(inputs, self.n_in)
         if isinstance(src, PoissonInput):
             if steps is None or batch is None:
@@ -227,6 +371,7 @@ class Network:
                 data = {layer.name: blk.record_dict(self, l)
                         for l, (layer, blk) in enumerate(zip(self.layers, blocks))}
                 data["readout"] = {"y": y}
+                data["input"] = {"z": x}
                 recorder.add_block(t0, data)
             t0 += k
             if progress is not None:
@@ -234,4 +379,5 @@ class Network:
         dur_s = steps * self.dt * 1e-3
         return {"steps": steps, "batch": batch,
                 "spikes": [int(c.sum()) for c in counts],
-                "rate_hz": [float(c.sum() / (l.n * batch * dur_s)) for c, l in zip(counts, self.layers)]}
+                "rate_hz": [float(c.sum() / (l.n * batch * dur_s)) for c, l in zip(counts, self.layers)],
+                "out": None}

@@ -25,9 +25,40 @@ def check_smooth_t_ref(field, t_ref):
                                  "(refractoriness is not differentiable)")
 
 
+def _summary(arr, unit=""):
+    """A per-neuron array as one number if uniform, else its range (for reprs)."""
+    arr = np.asarray(arr, dtype=np.float64)
+    u = f" {unit}" if unit else ""
+    if arr.size and np.all(arr == arr.flat[0]):
+        return f"{arr.flat[0]:g}{u}"
+    return f"[{arr.min():g}..{arr.max():g}]{u}" if arr.size else "[]"
+
+
 @dataclass
 class LIF:
-    """Leaky integrate-and-fire population (reset by subtraction of v_th)."""
+    """A population of leaky integrate-and-fire neurons (reset by subtraction of v_th).
+
+    Per step dt: ``v^t = alpha v^{t-1} + zeta I^t - v_th z^{t-1}`` with
+    ``alpha = exp(-dt/tau_m)``, ``z^t = H(v^t - v_th)`` (Bellec et al. 2020).
+
+    Parameters
+    ----------
+    n : int
+        Number of neurons.
+    tau_m : float or array (n,)
+        Membrane time constant (ms).
+    v_th : float or array (n,)
+        Threshold; v is in the same (arbitrary) units, there is no physical unit.
+    t_ref : float or array (n,)
+        Refractory period (ms; 0 = none).
+    gamma : float or array (n,)
+        Height of the pseudo-derivative (learning only).
+    regular_spike_arrival : bool
+        True: an input adds its weight to v at once (zeta = 1, NEST's default for
+        e-prop); False: it is scaled by 1 - alpha (zeta = 1 - alpha).
+    name : str
+        Population name, kept as the sub-population label in output files.
+    """
     n: int
     tau_m: float = 20.0
     v_th: float = 1.0
@@ -47,6 +78,15 @@ class LIF:
         if not isinstance(self.regular_spike_arrival, (bool, np.bool_)):
             raise ConfigError(f"{self.name}.regular_spike_arrival", "must be true or false")
 
+    def __repr__(self):
+        extra = self._repr_extra()
+        return (f"{type(self).__name__}(n={self.n}, tau_m={_summary(self.tau_m, 'ms')}, "
+                f"v_th={_summary(self.v_th)}, t_ref={_summary(self.t_ref, 'ms')}, "
+                f"gamma={_summary(self.gamma)}{extra}, name={self.name!r})")
+
+    def _repr_extra(self):
+        return "" if self.regular_spike_arrival else ", regular_spike_arrival=False"
+
     def _beta_tau_a(self):
         return np.zeros(self.n), np.full(self.n, np.inf)
 
@@ -63,9 +103,20 @@ class LIF:
                     gamma=self.gamma.copy(), ref_steps=ref_steps)
 
 
-@dataclass
+@dataclass(repr=False)
 class ALIF(LIF):
-    """Adaptive LIF population: threshold v_th + beta a, a low-pass of the own spikes (tau_a)."""
+    """A population of adaptive LIF neurons: threshold ``A = v_th + beta a``.
+
+    ``a^t = rho a^{t-1} + z^{t-1}``, ``rho = exp(-dt/tau_a)`` (Bellec et al. 2020).
+    Parameters as :class:`LIF`, plus:
+
+    Parameters
+    ----------
+    beta : float or array (n,)
+        Adaptation strength (units of v_th per unit of a; 0 = a LIF).
+    tau_a : float or array (n,)
+        Adaptation time constant (ms).
+    """
     beta: float = 1.0
     tau_a: float = 200.0
     name: str = "alif"
@@ -75,6 +126,10 @@ class ALIF(LIF):
         super().__post_init__()
         self.beta = V.per_neuron(f"{self.name}.beta", self.beta, self.n, check=V.finite)
         self.tau_a = V.per_neuron(f"{self.name}.tau_a", self.tau_a, self.n)
+
+    def _repr_extra(self):
+        return (f", beta={_summary(self.beta)}, tau_a={_summary(self.tau_a, 'ms')}"
+                + super()._repr_extra())
 
     def _beta_tau_a(self):
         return self.beta.copy(), self.tau_a.copy()
@@ -92,6 +147,19 @@ class Readout:
     y_k^t = kappa y_k^{t-1} + c_k sum_j W_out[j, k] z_j^t,  kappa = exp(-dt / tau_out),
     c = 1 with ``regular_spike_arrival`` (default), else c = 1 - kappa (NEST's
     ``eprop_readout_bsshslm_2020`` convention, as for the neurons' zeta).
+
+    Parameters
+    ----------
+    n : int
+        Number of outputs.
+    tau_out : float
+        Time constant (ms) of ``kappa = exp(-dt/tau_out)``; 0 gives a memoryless readout.
+    w_scale : float
+        Scale of the initial weights (N(0, w_scale^2 / n_top)).
+    name : str
+        Name of the readout in output files.
+    regular_spike_arrival : bool
+        False: the input is scaled by c = 1 - kappa (see above).
     """
     n: int
     tau_out: float = 20.0

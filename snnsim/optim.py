@@ -32,7 +32,14 @@ def _check_lr(lr):
 
 
 class SGD:
-    """Plain gradient descent; ``lr`` a number or per-group dict (see the module docstring)."""
+    """Stochastic gradient descent: ``w <- w - lr g`` (in place, masks re-applied).
+
+    Parameters
+    ----------
+    lr : float or dict
+        Learning rate, or per-group rates (see the module docstring).
+    """
+
     name = "sgd"
 
     def __init__(self, lr=1e-3):
@@ -82,6 +89,18 @@ class SGD:
 
 
 class Adam(SGD):
+    """Adam (Kingma & Ba 2015) with bias correction, updating weights in place.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate.
+    beta1, beta2 : float
+        Decay rates of the first and second moment estimates, in [0, 1).
+    eps : float
+        Added to the square root of the second moment.
+    """
+
     name = "adam"
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, eps_on="v_hat"):
@@ -124,5 +143,9 @@ class Adam(SGD):
 
 
 def make_optimizer(name="adam", **kw):
+    """An optimiser by name: ``"sgd"`` (:class:`SGD`) or ``"adam"`` (:class:`Adam`).
+
+    Keyword arguments go to its constructor (e.g. ``lr``).
+    """
     V.choice("optimizer.name", name, list(OPTIMIZERS))
     return {"sgd": SGD, "adam": Adam}[name](**kw)

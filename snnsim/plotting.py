@@ -5,13 +5,16 @@
 - **spike raster** per layer (``/spikes/<layer>``): time (ms) vs neuron id for one batch
   trial, populations of a mixed layer separated by a line and named on the right;
 - **v / A traces** per layer with a voltage report (``/report/<layer>/v``, ``.../A``): a few
-  recorded neurons, membrane potential solid and (adaptive) threshold dashed;
+  recorded neurons, membrane potential solid and (adaptive) threshold dashed (one grey
+  line when the threshold is the same constant for all of them); v is in units of v_th;
 - **readout** (``/report/readout/y``), with the target dashed and the learning window
-  shaded when the file holds ``target``/``mask`` (files of ``snnsim train``);
+  shaded when the file holds ``target``/``mask`` (files of ``snnsim train``; not shaded
+  when the window is the whole trial);
 - **training curve** (``/training``): loss per iteration on a log axis, ``val_loss`` when
   present, accuracy (and ``val_accuracy``) on a twin axis when present.
 
-Time panels share their time axis. Panels the file cannot support are skipped, so files of
+Time panels share their time axis. For a training file the title says which weights the
+time panels show (the evaluation trial recorded after the last iteration). Panels the file cannot support are skipped, so files of
 killed runs (datasets of unequal, short length; no ``stop_step``) and files without some
 groups plot what they hold; a file with nothing plottable raises :class:`ConfigError`.
 
@@ -115,11 +118,12 @@ def _n_trials(f) -> int:
         if top not in f:
             continue
         for g in f[top].values():
-            if not hasattr(g, "keys"):
+            if not hasattr(g, "keys") or "sonata_view_of" in g.attrs:
                 continue
             n = max(n, int(g.attrs.get("n_batch", 0) or 0))
             for ds in g.values():
-                if hasattr(ds, "shape") and len(ds.shape) >= 2 and ds.name.split("/")[-1] != "mask":
+                if hasattr(ds, "shape") and len(ds.shape) >= 2 \
+                        and ds.name.split("/")[-1] not in ("mask", "data"):
                     n = max(n, int(ds.shape[1]))
     return n
 
@@ -144,7 +148,8 @@ def _t_end(f, dt: float) -> float:
     if "report" in f:
         for g in f["report"].values():
             for name, ds in g.items():
-                if name != "node_ids" and hasattr(ds, "shape") and ds.shape and ds.shape[0]:
+                if name not in ("node_ids", "data") and hasattr(ds, "shape") and ds.shape \
+                        and ds.shape[0]:
                     end = max(end, float(_times_ms(ds, dt)[-1]) + dt)
     if "spikes" in f:
         for g in f["spikes"].values():
@@ -261,15 +266,19 @@ def draw_traces(ax, run, pop: str, *, batch: int = 0, neurons: int = 5,
     a = f.get(f"report/{pop}/A")
     if a is not None and (len(a.shape) != 3 or a.shape[2] != n_sel or _trial(a, batch) is None):
         a = None
-    units = _units(v, "mV")
     from matplotlib.lines import Line2D
     handles = []
+    shared = False     # one threshold line for all shown neurons (LIF: constant, equal v_th)
     for ds, style in ((v, "-"), (a, "--")):
         if ds is None or not ds.shape[0]:
             continue
         t = _times_ms(ds, dt)
         rows = int(np.searchsorted(t, t_end, side="left"))
         data = ds[:rows, _trial(ds, batch)][:, pick]
+        if style == "--" and data.size and np.all(data == data[:1, :1]):
+            shared = True
+            ax.axhline(float(data[0, 0]), color="0.35", linestyle="--", linewidth=1.1)
+            continue
         for j, col in enumerate(pick):
             ax.plot(t[:rows], data[:, j], style, color=COLORS[j % len(COLORS)],
                     linewidth=1.0 if style == "-" else 1.1, alpha=1.0 if style == "-" else 0.85)
@@ -277,10 +286,12 @@ def draw_traces(ax, run, pop: str, *, batch: int = 0, neurons: int = 5,
         handles.append(Line2D([], [], color=COLORS[j % len(COLORS)], label=f"neuron {node_ids[col]}"))
     handles.append(Line2D([], [], color="0.3", linestyle="-", label="v"))
     if a is not None:
-        handles.append(Line2D([], [], color="0.3", linestyle="--", label="threshold A"))
+        handles.append(Line2D([], [], color="0.35" if shared else "0.3", linestyle="--",
+                              label="threshold v_th (all)" if shared else "threshold A"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False, borderaxespad=0.0)
-    ax.set_ylabel(f"v, A ({_unit_label(units)})")
+    # v has no physical unit in snnsim: it is measured in the units of the threshold v_th
+    ax.set_ylabel("v, A (units of v_th)")
     what = "membrane potential v (solid), threshold A (dashed)" if a is not None \
         else "membrane potential v"
     ax.set_title(f"{pop}: {what}, trial {batch}", loc="left", fontsize=10)
@@ -307,13 +318,16 @@ def draw_readout(ax, run, *, batch: int = 0, t_end: float) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
     handles = []
+    whole = False
     if mask is not None and mask.shape[0]:
         t = _times_ms(mask, dt)
         rows = int(np.searchsorted(t, t_end, side="left"))
         on = mask[:rows, _trial(mask, batch)] > 0
-        for a, b in _segments(on):
-            ax.axvspan(t[a], t[b - 1] + dt, color="0.85", zorder=0, linewidth=0)
-        handles.append(Patch(color="0.85", label="learning window"))
+        whole = bool(on.all())
+        if not whole:   # shading the whole trial would say nothing
+            for a, b in _segments(on):
+                ax.axvspan(t[a], t[b - 1] + dt, color="0.85", zorder=0, linewidth=0)
+            handles.append(Patch(color="0.85", label="learning window"))
     n_out = int(y.shape[2])
     for ds, style in ((y, "-"), (target, "--")):
         if ds is None or not ds.shape[0]:
@@ -334,7 +348,7 @@ def draw_readout(ax, run, *, batch: int = 0, t_end: float) -> None:
     ax.set_ylabel(f"readout ({_unit_label(_units(y, '1'))})")
     title = "readout y (solid) vs target (dashed)" if target is not None else "readout y"
     if mask is not None:
-        title += ", learning window shaded"
+        title += ", learning window: whole trial" if whole else ", learning window shaded"
     ax.set_title(f"{title}, trial {batch}", loc="left", fontsize=10)
 
 
@@ -439,8 +453,14 @@ def build_figure(run, *, batch: int = 0, neurons: int = 5, t_max: float | None =
     if status == "running":
         status = "running (killed or still being written: partial data)"
     kind = "snnsim train" if any(p.kind == "training" for p in panels) else "snnsim run"
+    shown = ""
+    if kind == "snnsim train" and any(p.is_time for p in panels):
+        n = _rows(run.file, "training/iteration")
+        last = int(run.file["training/iteration"][n - 1]) if n else 0
+        shown = f"\nspikes, traces and readout: one evaluation trial with the weights after " \
+                f"iteration {last} (final)" if last else ""
     fig.suptitle(f"{os.path.basename(run.path)}  ({kind} output, dt = {run.dt:g} ms, "
-                 f"status: {status})", fontsize=11)
+                 f"status: {status}){shown}", fontsize=11)
     return fig, panels
 
 
@@ -481,3 +501,33 @@ def plot_run(path: str | os.PathLike, out_png: str | os.PathLike, *, batch: int 
             tmp.unlink(missing_ok=True)
             raise
     return panels
+
+
+def plot(path: str | os.PathLike, out: str | os.PathLike | None = None, *, batch: int = 0,
+         neurons: int = 5, t_max: float | None = None):
+    """Plot an snnsim output file (``snnsim.plot``): the figure of ``snnsim plot``.
+
+    Parameters
+    ----------
+    path : path
+        File of ``snnsim run``, ``snnsim train`` or ``Network.simulate(out=...)``.
+    out : path, optional
+        Image to write (format from the suffix); if None the figure is only returned.
+    batch : int
+        Trial shown in the rasters, traces and readout.
+    neurons : int
+        Recorded neurons per layer whose v and threshold are drawn.
+    t_max : float, optional
+        End of the time axis (ms).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure (Agg canvas; show it in a notebook by returning it from a cell).
+    """
+    if out is not None:
+        plot_run(path, out, batch=batch, neurons=neurons, t_max=t_max)
+    from .io.reader import open_run
+    with open_run(path) as run:
+        fig, _ = build_figure(run, batch=batch, neurons=neurons, t_max=t_max)
+    return fig

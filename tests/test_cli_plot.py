@@ -94,13 +94,14 @@ def test_plot_figure_content(files):
     assert titles[0].startswith("hidden: spike raster, trial 0")
     assert "threshold A (dashed)" in titles[1] and "learning window" in titles[2]
     assert titles[3].startswith("training: loss")
-    assert axes[0].get_ylabel() == "neuron id" and axes[1].get_ylabel() == "v, A (mV)"
+    assert axes[0].get_ylabel() == "neuron id" and axes[1].get_ylabel() == "v, A (units of v_th)"
     assert axes[2].get_xlabel() == "time (ms)" and axes[3].get_xlabel() == "iteration"
     assert axes[3].get_yscale() == "log"
     assert any("accuracy" in ax.get_ylabel() for ax in axes[4:])   # twin axis
-    # 4 neurons: v (solid) and A (dashed) each
+    # 4 neurons: v (solid) each; the recorded neurons are LIF with the same constant
+    # threshold, drawn once (dashed) instead of 4 overlapping lines
     styles = [l.get_linestyle() for l in axes[1].get_lines()]
-    assert styles.count("-") == 4 and styles.count("--") == 4
+    assert styles.count("-") == 4 and styles.count("--") == 1
 
 
 def test_plot_killed_run(files, tmp_path, invoke):
@@ -193,12 +194,15 @@ def test_export_round_trip(files, tmp_path, invoke):
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == total
-    assert list(rows[0]) == ["population", "batch_id", "node_id", "timestamp_ms"]
+    assert list(rows[0]) == ["population", "batch_id", "node_id", "timestamp_ms", "subpopulation"]
     for pop, (ts, ids, bs) in ref.items():
         mine = [r for r in rows if r["population"] == pop]
         assert len(mine) == counts[pop]
         np.testing.assert_array_equal([float(r["timestamp_ms"]) for r in mine], ts)
-        np.testing.assert_array_equal([int(r["node_id"]) for r in mine], ids)
+        # the CSV gives the neuron index; the SONATA node id of trial b is offset by b * n_nodes
+        with h5py.File(files["run"], "r") as f:
+            n_nodes = int(f[f"spikes/{pop}"].attrs["n_nodes"])
+        np.testing.assert_array_equal([int(r["node_id"]) for r in mine], ids - bs * n_nodes)
         np.testing.assert_array_equal([int(r["batch_id"]) for r in mine], bs)
 
     one = tmp_path / "l2.csv"

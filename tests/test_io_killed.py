@@ -128,7 +128,7 @@ def test_sigkill_keeps_flushed_blocks(tmp_path, n_flushes):
             g = f[f"spikes/{pop}"]
             assert g["timestamps"].shape[0] >= len(k)
             np.testing.assert_array_equal(g["timestamps"][:len(k)], k * DT)
-            np.testing.assert_array_equal(g["node_ids"][:len(k)], i)
+            np.testing.assert_array_equal(g["node_ids"][:len(k)], b * POPS[pop] + i)   # SONATA ids
             np.testing.assert_array_equal(g["batch_ids"][:len(k)], b)
             sel = [1, 4] if pop == "b" else slice(None)
             for var in ("z", "v", "A"):

@@ -106,7 +106,7 @@ def test_csv_export_round_trip(run_file, tmp_path):
     n = spikes_to_csv(p, out)
     rows = read_csv(out)
     assert n == len(rows) == sum(np.count_nonzero(d["z"]) for d in data.values())
-    assert list(rows[0]) == ["population", "batch_id", "node_id", "timestamp_ms"]
+    assert list(rows[0]) == ["population", "batch_id", "node_id", "timestamp_ms", "subpopulation"]
     with open_run(p) as run:
         for pop in POPS:
             sub = [r for r in rows if r["population"] == pop]

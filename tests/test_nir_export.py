@@ -81,18 +81,29 @@ def test_export_reads_back_with_weights_parameters_and_dynamics(tmp_path, config
     assert group == "weights"
     with h5py.File(h5, "r") as f:
         trained = {k: f["weights"][k][()] for k in f["weights"]}
-    for name, w in trained.items():   # ours (pre, post), NIR's (out, in)
-        np.testing.assert_array_equal(g.nodes[name].weight, w.T)
-    dt = float(g.metadata["dt"])
+    dt = float(g.metadata["dt"])          # NIR times in seconds
+    assert dt == net.dt * 1e-3 and g.metadata["time_unit"] == "s"
+    # ours (pre, post), NIR's (out, in); the input resistance r = zeta / (1 - alpha) of the
+    # post neuron (readout: 1 / (1 - kappa)) is folded into the rows, the nodes have r = 1
+    gain = {}
     for l, layer in enumerate(net.layers):
-        p = layer.params(dt, np.float64)
+        p = layer.params(net.dt, np.float64)
+        gain[layer.name] = p["zeta"] / (1 - p["alpha"])
+    gain["readout"] = 1 / (1 - net.kappa)
+    for name, w in trained.items():
+        post = name.rsplit(".", 1)[0]
+        np.testing.assert_allclose(g.nodes[name].weight, gain[post][:, None] * w.T, rtol=1e-12)
+    for l, layer in enumerate(net.layers):
+        p = layer.params(net.dt, np.float64)
         node = g.nodes[layer.name]
         np.testing.assert_allclose(np.exp(-dt / node.tau), p["alpha"], rtol=1e-15)
-        np.testing.assert_allclose(node.r * (1 - np.exp(-dt / node.tau)), p["zeta"], rtol=1e-14)
+        np.testing.assert_allclose(gain[layer.name] * (1 - np.exp(-dt / node.tau)), p["zeta"],
+                                   rtol=1e-14)
+        np.testing.assert_array_equal(node.r, 1.0)
         np.testing.assert_array_equal(node.v_threshold, p["v_th"])
         assert not node.v_leak.any() and not node.v_reset.any()
-    np.testing.assert_array_equal(g.nodes["l0"].tau, [10.0] * 6 + [30.0] * 5)
-    np.testing.assert_allclose(g.nodes["l0"].r[6:], 1.0)        # regular_spike_arrival = false
+    np.testing.assert_allclose(g.nodes["l0"].tau, [0.010] * 6 + [0.030] * 5, rtol=1e-15)
+    np.testing.assert_allclose(gain["l0"][6:], 1.0)        # regular_spike_arrival = false
     np.testing.assert_allclose(np.exp(-dt / g.nodes["readout"].tau), net.kappa)
     np.testing.assert_array_equal(g.nodes["l1.delay"].delay, np.full(11, dt))
     # the graph, stepped with our discretisation, reproduces the network's readout
@@ -114,7 +125,8 @@ def test_checkpoint_weights_when_the_run_did_not_finish(tmp_path, config, invoke
         del f["weights"]
     net, _, group = load_trained(h5)
     assert group == "checkpoint/weights"
-    np.testing.assert_array_equal(to_nir(net).nodes["l0.w_in"].weight, w.T)
+    gain = net.params[0]["zeta"] / (1 - net.params[0]["alpha"])
+    np.testing.assert_allclose(to_nir(net).nodes["l0.w_in"].weight, gain[:, None] * w.T, rtol=1e-12)
 
 
 @pytest.mark.parametrize("type1,extra,field", [

@@ -3,10 +3,10 @@
 Works on files of killed or failed runs (datasets then simply hold fewer rows; the
 ``status`` attribute says ``running``, ``interrupted (...)`` or ``diverged (...)``).
 """
-import json
 
 import click
 
+from ..config_toml import config_to_toml
 from ..io import open_run
 from .options import UserError, one_line
 
@@ -18,15 +18,25 @@ SHOWN = (("status", "status", ""), ("dt", "dt", " ms"), ("seed", "seed", ""),
 
 @click.command()
 @click.argument("path", metavar="RUN.h5", type=click.Path(exists=True, dir_okay=False))
-@click.option("--config", "show_config", is_flag=True, help="Also print the stored config (JSON).")
+@click.option("--config", "show_config", is_flag=True,
+              help="Print only the stored config, as TOML that 'snnsim run' and "
+                   "'snnsim train' accept (e.g. > config.toml).")
 def command(path, show_config):
-    """Show what an snnsim output file holds."""
+    """Show what an snnsim output file holds (or, with --config, its config as TOML)."""
     try:
         run = open_run(path)
     except OSError as exc:
         raise UserError(f"{path}: cannot open as an snnsim HDF5 file ({one_line(exc)})") from None
     with run:
         attrs = run.attrs
+        if show_config:
+            cfg = attrs.get("config")
+            if not isinstance(cfg, dict) or not cfg:
+                raise UserError(f"{path} holds no config")
+            click.echo(f"# config of {path} (snnsim {attrs.get('snnsim_version', '?')}); "
+                       "relative input paths are relative to the original config's folder")
+            click.echo(config_to_toml(cfg), nl=False)
+            return
         click.echo(f"file: {path}")
         for key, label, unit in SHOWN:
             if key in attrs:
@@ -39,8 +49,3 @@ def command(path, show_config):
             shape, dtype = datasets[name]
             shape_s = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
             click.echo(f"  /{name:<{width}} {shape_s:<22} {dtype}")
-        if show_config:
-            cfg = attrs.get("config")
-            click.echo("config:")
-            click.echo(json.dumps(cfg, indent=2, sort_keys=True) if not isinstance(cfg, str)
-                       else cfg)

@@ -26,6 +26,8 @@ SUBCOMMANDS = {
     "export": "export",
     "sweep": "sweep",
     "export-nir": "export_nir",
+    "export-nwb": "export_nwb",
+    "init": "init",
 }
 
 

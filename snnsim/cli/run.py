@@ -3,7 +3,9 @@
 The config is validated and the network built before the output file is created, so a
 bad config never leaves a file behind. Spikes (SONATA ``/spikes/<layer>``), dense reports
 (``/report/<layer>/<var>``) and the readout (``/report/readout/y``) are written block by
-block and flushed, so a killed run leaves a readable file. On divergence the file is kept
+block and flushed, so a killed run leaves a readable file. The file also holds the config
+and the weights (``/weights``); ``--weights TRAIN.h5`` simulates with the weights of
+another file (e.g. a trained network), ``--record-input`` records the input spikes. On divergence the file is kept
 (status ``diverged``) and the exit code is 1; SIGINT/SIGTERM close the file (status
 ``interrupted``) and exit with 130/143.
 """
@@ -13,45 +15,13 @@ from pathlib import Path
 
 import click
 
-from .._version import __version__
 from ..config import build, load_config
 from ..errors import DivergenceError
-from ..io import H5Writer, Recorder, RecordSpec
+from ..io.output import open_output
+from ..trained import set_weights_from
 from .signals import Interrupted, stop_on_signals
 from .options import (RunFailed, UserError, config_argument, one_line, out_option,
                       overwrite_option, quiet_option, seed_option, steps_option, user_errors)
-
-class Recorders:
-    """Hands every block to several recorders (layers and readout record different variables)."""
-
-    def __init__(self, recorders):
-        self.recorders = list(recorders)
-
-    def add_block(self, t0, data):
-        for rec in self.recorders:
-            rec.add_block(t0, data)
-
-    def close(self):
-        for rec in self.recorders:
-            rec.close()
-
-
-def make_recorder(writer, built):
-    """Recorders for the ``[record]`` section of ``built.config``."""
-    rec, net = built.config["record"], built.network
-    sizes = {layer.name: layer.n for layer in net.layers}
-    pops = list(sizes) if rec["populations"] == "all" else rec["populations"]
-    kw = dict(batch=built.batch, dt=net.dt, buffer_steps=rec["buffer_steps"])
-    recorders = []
-    if pops and (rec["variables"] or rec["spikes"]):
-        spec = RecordSpec(populations=pops, variables=tuple(rec["variables"]),
-                          neurons=rec["neurons"] or None, every=rec["every"], spikes=rec["spikes"])
-        recorders.append(Recorder(writer, spec, populations=sizes, **kw))
-    if rec["readout"]:
-        spec = RecordSpec(populations=["readout"], variables=("y",), every=rec["every"],
-                          spikes=False)
-        recorders.append(Recorder(writer, spec, populations={"readout": net.readout.n}, **kw))
-    return Recorders(recorders)
 
 
 def print_summary(built, summary, wall, out):
@@ -64,15 +34,19 @@ def print_summary(built, summary, wall, out):
     click.echo(f"output: {out}")
 
 
-def simulate(built, out, stop, *, overwrite, quiet):
+def simulate(built, out, stop, *, overwrite, quiet, compression=None, record_input=False,
+             weights_from=None):
     """Create ``out``, simulate with a progress bar, stream to it; returns (summary, wall s)."""
     cfg = built.config
     stop.check()
     with user_errors():
-        writer = H5Writer(out, dt=built.network.dt, seed=cfg["network"]["seed"],
-                          version=__version__, config_json=cfg.to_json(), overwrite=overwrite)
+        writer, recorder = open_output(
+            out, built.network, cfg.data, batch=built.batch, record=cfg["record"],
+            record_input=record_input, overwrite=overwrite, compression=compression,
+            input_is_spikes=cfg["input"]["type"] != "current")
+    if weights_from is not None:
+        writer.set_attrs("/", weights_from=str(weights_from))
     with writer:
-        recorder = make_recorder(writer, built)
         t0 = time.perf_counter()
         with click.progressbar(length=built.steps, label="simulating", file=sys.stderr,
                                hidden=quiet or not sys.stderr.isatty()) as bar:
@@ -100,21 +74,39 @@ def simulate(built, out, stop, *, overwrite, quiet):
 @out_option
 @steps_option
 @seed_option
+@click.option("--weights", "weights", metavar="TRAIN.h5", default=None,
+              type=click.Path(exists=True, dir_okay=False),
+              help="Use the weights stored in this file (e.g. of 'snnsim train'); the "
+                   "network of CONFIG.toml must have the same layers and sizes.")
+@click.option("--record-input", is_flag=True, default=False,
+              help="Also record the input spikes (population 'input').")
+@click.option("--compression", type=click.Choice(["none", "gzip", "lzf"]), default="none",
+              show_default=True,
+              help="Compression of the spike and report datasets (stock SONATA readers "
+                   "such as the libsonata wheel read only 'none').")
 @overwrite_option
 @quiet_option
-def command(config, out, steps, seed, overwrite, quiet):
-    """Simulate CONFIG.toml and write spikes and reports to an HDF5 file."""
+def command(config, out, steps, seed, weights, record_input, compression, overwrite, quiet):
+    """Simulate CONFIG.toml and write spikes and reports to an HDF5 file.
+
+    The file holds the config, the weights, spikes in SONATA layout and the reports of
+    [record]; see 'snnsim info RUN.h5'.
+    """
     with stop_on_signals() as stop:
         try:
             with user_errors():
                 built = build(load_config(config, overrides={"input.steps": steps,
                                                              "network.seed": seed}))
+                if weights is not None:
+                    set_weights_from(built.network, weights)
             out_path = Path(out)
             if out_path.exists() and not overwrite:
                 raise UserError(f"output file {out} already exists; pass --overwrite to replace it")
             if out_path.resolve() == Path(config).resolve():
                 raise UserError(f"--out {out} would overwrite the config file")
-            summary, wall = simulate(built, out_path, stop, overwrite=overwrite, quiet=quiet)
+            summary, wall = simulate(built, out_path, stop, overwrite=overwrite, quiet=quiet,
+                                     compression=None if compression == "none" else compression,
+                                     record_input=record_input, weights_from=weights)
         except Interrupted as exc:
             kept = getattr(exc, "kept", None)
             click.echo(f"interrupted by {exc.signame}"

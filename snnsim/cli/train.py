@@ -98,10 +98,13 @@ def record_final(writer, trainer, n_show=8):
     rec.add_block(0, {layer.name: blk.record_dict(net, l)
                       for l, (layer, blk) in enumerate(zip(net.layers, blocks))})
     rec.close()
-    writer.append("report/readout/y", np.transpose(y, (1, 0, 2)), attrs={"units": "1"})
+    # uncompressed like every report (SONATA readers lack gzip; see snnsim.io.recorder)
+    writer.append("report/readout/y", np.transpose(y, (1, 0, 2)), attrs={"units": "1"},
+                  compression=None)
     writer.append("report/readout/target", np.transpose(data.targets[:1], (1, 0, 2)),
-                  attrs={"units": "1"})
-    writer.append("report/readout/mask", np.transpose(data.mask[:1], (1, 0)), attrs={"units": "1"})
+                  attrs={"units": "1"}, compression=None)
+    writer.append("report/readout/mask", np.transpose(data.mask[:1], (1, 0)), attrs={"units": "1"},
+                  compression=None)
 
 
 @click.command()

@@ -1,4 +1,7 @@
-"""HDF5 output of snnsim: writer, buffered recorder, reader and CSV export.
+"""HDF5 output of snnsim: writer, buffered recorder (SONATA layout), reader, CSV export.
+
+The output file of a simulation is made by :func:`snnsim.io.output.open_output`; the NWB
+export is :mod:`snnsim.io.nwb`.
 
 Re-exports :class:`H5Writer`, :class:`Recorder`, :class:`RecordSpec`,
 :func:`open_run`, :class:`Run`, :func:`open_h5`, :func:`clear_write_flags`

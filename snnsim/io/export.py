@@ -2,16 +2,22 @@
 
 Holds :func:`spikes_to_csv`, which streams the SONATA spike datasets of one
 or all populations into a CSV file with columns
-``population,batch_id,node_id,timestamp_ms``.
+``population,batch_id,node_id,timestamp_ms,subpopulation``: ``node_id`` is the
+neuron's index in its layer (not the SONATA node id, which is offset per batch
+trial), ``subpopulation`` the name of its LIF/ALIF population in a layer that
+mixes several (from the group attributes ``subpopulation_names/_offsets``;
+empty if the layer has one population or the file does not say).
 """
 
 from __future__ import annotations
 
 import os
 
-from .reader import open_h5
+import numpy as np
 
-COLUMNS = ("population", "batch_id", "node_id", "timestamp_ms")
+from .reader import neuron_index, open_h5
+
+COLUMNS = ("population", "batch_id", "node_id", "timestamp_ms", "subpopulation")
 CHUNK_ROWS = 1 << 20
 
 
@@ -36,12 +42,19 @@ def spikes_to_csv(path_h5: str | os.PathLike, out_csv: str | os.PathLike,
         for pop in pops:
             g = spikes[pop]
             n = min(g[k].shape[0] for k in ("timestamps", "node_ids", "batch_ids"))
+            names = [x.decode() if isinstance(x, bytes) else str(x)
+                     for x in g.attrs.get("subpopulation_names", [])]
+            offsets = np.asarray(g.attrs.get("subpopulation_offsets", [0]), dtype=np.int64)
+            label = np.array([""] + names if len(names) > 1 else [""] * (len(names) + 1),
+                             dtype=object)
             for a in range(0, n, CHUNK_ROWS):
                 b = min(n, a + CHUNK_ROWS)
                 ts = g["timestamps"][a:b].tolist()
-                nodes = g["node_ids"][a:b].tolist()
-                batches = g["batch_ids"][a:b].tolist()
-                out.writelines(f"{pop},{bi},{ni},{t!r}\n"
-                               for bi, ni, t in zip(batches, nodes, ts))
+                batch_ids = g["batch_ids"][a:b]
+                nodes = neuron_index(g, g["node_ids"][a:b], batch_ids)
+                subs = label[np.searchsorted(offsets, nodes, side="right")].tolist() \
+                    if len(names) else [""] * (b - a)
+                out.writelines(f"{pop},{bi},{ni},{t!r},{s}\n" for bi, ni, t, s
+                               in zip(batch_ids.tolist(), nodes.tolist(), ts, subs))
                 rows += b - a
     return rows

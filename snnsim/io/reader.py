@@ -37,6 +37,18 @@ def open_h5(path: str | os.PathLike) -> h5py.File:
     raise first
 
 
+def neuron_index(group: h5py.Group, node_ids: np.ndarray, batch_ids: np.ndarray) -> np.ndarray:
+    """Neuron indices of the SONATA ``node_ids`` of spike group ``group`` (uint32).
+
+    Files since the SONATA node layout (group attribute ``node_id_layout``) number
+    neuron i of trial b as ``b * n_nodes + i``; older files store i itself.
+    """
+    if "node_id_layout" not in group.attrs:
+        return node_ids
+    n = np.uint64(group.attrs["n_nodes"])
+    return (node_ids.astype(np.uint64) - batch_ids.astype(np.uint64) * n).astype(np.uint32)
+
+
 def _plain(value: Any) -> Any:
     """Attribute value as a plain Python object."""
     if isinstance(value, bytes):
@@ -80,11 +92,11 @@ class Run:
 
     @property
     def populations(self) -> list[str]:
-        """Populations with spikes or reports, sorted."""
+        """Populations with spikes or reports, sorted (SONATA views ``<pop>:<var>`` left out)."""
         names: set[str] = set()
         for top in ("spikes", "report"):
             if top in self._f:
-                names.update(self._f[top].keys())
+                names.update(k for k, g in self._f[top].items() if "sonata_view_of" not in g.attrs)
         return sorted(names)
 
     def datasets(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -108,11 +120,16 @@ class Run:
 
     def spikes(self, pop: str, batch: int | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(timestamps_ms, node_ids, batch_ids)`` of ``pop`` (optionally one batch)."""
+        """``(timestamps_ms, neurons, batch_ids)`` of ``pop`` (optionally one batch).
+
+        ``neurons`` are neuron indices in the population (the SONATA ``node_ids``
+        of trial b are offset by ``b * n_nodes``; see :mod:`snnsim.io.recorder`).
+        """
         g = self._spike_group(pop)
         n = min(g[k].shape[0] for k in ("timestamps", "node_ids", "batch_ids"))
         ts, nodes = g["timestamps"][:n], g["node_ids"][:n]
         batches = g["batch_ids"][:n]
+        nodes = neuron_index(g, nodes, batches)
         if batch is not None:
             keep = batches == batch
             ts, nodes, batches = ts[keep], nodes[keep], batches[keep]

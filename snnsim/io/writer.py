@@ -190,16 +190,17 @@ class H5Writer:
         self._on_close.append(callback)
 
     # ---------------------------------------------------------------- writing
-    def _filters(self) -> dict:
-        if self.compression is None:
+    def _filters(self, compression: Any = "default") -> dict:
+        compression = self.compression if compression == "default" else compression
+        if compression is None or compression == "none":
             return {}
-        kw: dict = {"compression": self.compression, "shuffle": True}
-        if self.compression == "gzip":
+        kw: dict = {"compression": compression, "shuffle": True}
+        if compression == "gzip":
             kw["compression_opts"] = GZIP_LEVEL
         return kw
 
     def append(self, name: str, data: Any, *, attrs: dict | None = None,
-               chunk_rows: int | None = None) -> h5py.Dataset:
+               chunk_rows: int | None = None, compression: Any = "default") -> h5py.Dataset:
         """Append ``data`` (a block of rows) along axis 0 of dataset ``name``.
 
         The dataset is created on the first call (``maxshape=(None, ...)``,
@@ -207,7 +208,8 @@ class H5Writer:
         resized to its new length on every later call. Zero-row blocks only
         create the dataset. ``chunk_rows`` (default ``block``) is the chunk
         length hint used at creation; matching it to the usual append size
-        avoids rewriting partly filled chunks.
+        avoids rewriting partly filled chunks. ``compression`` (``None``,
+        ``"gzip"``, ``"lzf"``) overrides the writer's for a new dataset.
         """
         data = np.asarray(data)
         if data.ndim == 0:
@@ -220,7 +222,7 @@ class H5Writer:
                 name, shape=(0, *data.shape[1:]), maxshape=(None, *data.shape[1:]),
                 dtype=data.dtype,
                 chunks=chunk_shape(data.shape, data.dtype.itemsize, chunk_rows or self.block),
-                **self._filters())
+                **self._filters(compression))
             _put_attrs(ds, attrs or {})
         else:
             ds = f[name]
@@ -234,14 +236,18 @@ class H5Writer:
             self.rows_appended += k
         return ds
 
-    def write_dataset(self, name: str, array: Any, **attrs: Any) -> h5py.Dataset:
-        """Write a one-shot array (replacing any existing dataset ``name``)."""
+    def write_dataset(self, name: str, array: Any, *, compression: Any = "default",
+                      **attrs: Any) -> h5py.Dataset:
+        """Write a one-shot array (replacing any existing dataset ``name``).
+
+        ``compression`` overrides the writer's (``None``, ``"gzip"``, ``"lzf"``).
+        """
         f = self.file
         name = name.strip("/")
         array = np.asarray(array)
         if name in f:
             del f[name]
-        kw = self._filters() if array.ndim and array.size > 1 else {}
+        kw = self._filters(compression) if array.ndim and array.size > 1 else {}
         if kw:
             rows = min(self.block, array.shape[0])
             kw["chunks"] = chunk_shape(array.shape, array.dtype.itemsize, rows)

@@ -1,0 +1,129 @@
+"""Networks reused from output files: :func:`load` (network + config) and :func:`load_weights`.
+
+A file written by ``snnsim train``, ``snnsim run`` or ``Network.simulate(out=...)`` stores
+its config as JSON (root attribute ``config``) and its weights under ``/weights`` (for a
+training run that did not finish: ``/checkpoint/weights``), so the network can be rebuilt
+exactly: the architecture from the config, then the stored weights copied in.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from .errors import ConfigError
+
+WEIGHT_GROUPS = ("weights", "checkpoint/weights")
+
+
+def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], str]:
+    """The stored weights of an output file.
+
+    Parameters
+    ----------
+    path : path
+        An snnsim HDF5 output file.
+
+    Returns
+    -------
+    weights : dict
+        Name (e.g. ``"hidden.w_in"``) -> array, (pre, post) layout.
+    group : str
+        ``"weights"`` or ``"checkpoint/weights"`` (a training run that did not finish).
+    """
+    from .io import open_h5
+    with open_h5(path) as f:
+        group = next((g for g in WEIGHT_GROUPS if g in f), None)
+        if group is None:
+            raise ConfigError(os.fspath(path), "holds no weights (/weights or /checkpoint/weights)")
+        return {k: f[group][k][()] for k in f[group]}, group
+
+
+def stored_config(path: str | os.PathLike) -> dict:
+    """The config (parsed JSON of the root attribute ``config``) of an output file."""
+    from .io import open_h5
+    with open_h5(path) as f:
+        if "config" not in f.attrs:
+            raise ConfigError(os.fspath(path), "holds no config (attr 'config'): not an snnsim file")
+        return json.loads(f.attrs["config"])
+
+
+def network_config(data: dict):
+    """A validated :class:`~snnsim.config.Config` of the network part of a stored config.
+
+    Only ``[network]``, ``[[layer]]``, ``[readout]`` (and ``[task]`` if stored) are
+    validated: the input a file was simulated with is not needed to rebuild the network.
+    """
+    from pathlib import Path
+
+    from .config import SECTIONS, Config
+    raw = {k: json.loads(json.dumps(data[k])) for k in ("network", "layer", "readout", "task")
+           if k in data}
+    for layer in raw.get("layer", []):
+        layer.pop("n", None)   # derived by validation (sum of the populations)
+    ctx: dict = {"_base_dir": Path(".")}
+    for name in ("network", "layer", "readout", "task"):
+        if name in raw or name != "task":
+            ctx[name] = SECTIONS[name][0](name, raw.get(name, {}), ctx)
+    return Config(data={k: v for k, v in ctx.items() if not k.startswith("_")})
+
+
+def load_trained(path: str | os.PathLike):
+    """``(network, config, group)``: the network of ``path`` with its stored weights.
+
+    ``group`` says where the weights came from (see :func:`load_weights`).
+    """
+    from .config import build_network
+    cfg = network_config(stored_config(path))
+    weights, group = load_weights(path)
+    net = build_network(cfg)
+    net.set_weights(weights)
+    return net, cfg, group
+
+
+def load(path: str | os.PathLike):
+    """Load the (trained) network stored in an output file.
+
+    Parameters
+    ----------
+    path : path
+        File written by ``snnsim train``, ``snnsim run`` or ``Network.simulate(out=...)``.
+
+    Returns
+    -------
+    network : snnsim.Network
+        Architecture from the stored config, weights from ``/weights`` (or the last
+        checkpoint of an unfinished training run).
+    config : snnsim.config.Config
+        The validated network part of the stored config (``config.data`` is a dict).
+
+    Examples
+    --------
+    >>> net, cfg = snnsim.load("sine.h5")          # doctest: +SKIP
+    >>> summary = net.simulate(x, out="rerun.h5")  # doctest: +SKIP
+    """
+    net, cfg, _ = load_trained(path)
+    return net, cfg
+
+
+def set_weights_from(net, path: str | os.PathLike) -> str:
+    """Copy the weights stored in ``path`` into ``net`` (same names and shapes); returns the group.
+
+    A one-line :class:`ConfigError` names the first weight that is missing, extra or of
+    another shape.
+    """
+    weights, group = load_weights(path)
+    mine = net.weights()
+    missing = sorted(set(mine) - set(weights))
+    extra = sorted(set(weights) - set(mine))
+    if missing or extra:
+        raise ConfigError("--weights", f"{os.fspath(path)} holds weights for another network "
+                          f"(missing {missing or 'none'}, unknown {extra or 'none'})")
+    for name in mine:   # the network's order: input weights of the bottom layer first
+        w = weights[name]
+        if w.shape != mine[name].shape:
+            raise ConfigError("--weights", f"{os.fspath(path)}: {name} has shape {w.shape}, "
+                              f"this network needs {mine[name].shape}")
+    net.set_weights(weights)
+    return group
