@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from . import validate as V
+from . import interrupt, validate as V
 from .errors import DivergenceError
 from .learning.eprop import OnlineEprop, choose_engine
 from .learning.loss import loss_and_error, window_mask
@@ -131,7 +131,9 @@ class Trainer:
 
     def evaluate(self, data):
         """Loss (and accuracy) of the current weights on ``data``, without learning."""
+        interrupt.check()
         _, y = self.net.forward(data.inputs)
+        interrupt.check()
         loss, _ = loss_and_error(y, data.targets, data.mask, data.loss)
         out = {"loss": loss}
         if data.labels is not None:

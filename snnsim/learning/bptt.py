@@ -11,6 +11,7 @@ import numpy as np
 
 from snnsim.kernels import bptt as KB
 
+from .. import interrupt
 from .common import finish, readout_backward, sequence, shift_back
 from .loss import check_target, loss_and_error
 
@@ -37,6 +38,7 @@ def backward(net, blocks, err, *, order=None):
     g_ext[0] = gy @ net.w_out.T
     per_layer = [None] * len(net.layers)
     for l in range(len(net.layers) - 1, -1, -1):
+        interrupt.check_inner()
         blk, p = blocks[l], net.params[l]
         n, n_pre = blk.z.shape[2], blk.pre.shape[2]
         has_rec = net.w_rec[l] is not None

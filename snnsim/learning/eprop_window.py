@@ -21,6 +21,7 @@ import numpy as np
 
 from snnsim.kernels import eprop_window as KW
 
+from .. import interrupt
 from ..state import ArrayPool
 
 # one forward block: input (B, K, n_in), spikes z (B, K, n) and z0 (B, n) before the block,
@@ -133,6 +134,7 @@ class WindowLayer:
         gT = np.zeros((B, self.n_pre, n), dt) if sparse else None
         no_rec = (np.zeros((1, 1, 0), dt), np.zeros((1, 0), dt))
         for c in range(len(self.chunks) - 1, -1, -1):
+            interrupt.check_inner()
             ch = self.chunks[c]
             psi, sig = ch.psi, self._signal(ch)
             psi0 = np.ascontiguousarray(self.chunks[c - 1].psi[:, -1] if c > 0 else self.psi0)

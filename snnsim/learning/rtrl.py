@@ -18,6 +18,7 @@ refuses (MemoryLimitError, naming the bytes it would need) above ``max_bytes``.
 """
 import numpy as np
 
+from .. import interrupt
 from ..errors import MemoryLimitError
 from .common import finish, sequence
 from .loss import check_target, loss_and_error
@@ -84,6 +85,7 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None,
         return v.reshape((1, 1, -1) + (1,) * extra)
 
     for t in range(T):
+        interrupt.check_inner()
         for S in P.values():
             S["dz_old"], S["dz"] = S["dz"], S["dz_old"]
         for l in range(L):
