@@ -70,7 +70,8 @@ def simulate(built, out, stop, *, overwrite, quiet):
     stop.check()
     with user_errors():
         writer = H5Writer(out, dt=built.network.dt, seed=cfg["network"]["seed"],
-                          version=__version__, config_json=cfg.to_json(), overwrite=overwrite)
+                          version=__version__, config_json=cfg.to_json(), overwrite=overwrite,
+                          inputs=[cfg.path])
     with writer:
         recorder = make_recorder(writer, built)
         t0 = time.perf_counter()

@@ -149,7 +149,8 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
             if Path(out).resolve() == Path(config).resolve():
                 raise UserError(f"--out {out} would overwrite the config file")
             return H5Writer(out, dt=net.dt, seed=cfg["network"]["seed"], version=__version__,
-                            config_json=cfg.to_json(), overwrite=overwrite)
+                            config_json=cfg.to_json(), overwrite=overwrite,
+                            inputs=[config])
 
         try:
             if resume:
