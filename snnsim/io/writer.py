@@ -35,6 +35,7 @@ import errno
 import json
 import os
 import secrets
+import shutil
 import stat
 from datetime import datetime, timezone
 from pathlib import Path
@@ -200,6 +201,16 @@ def _create_file(path: Path) -> h5py.File:
         raise err from None
 
 
+#: free bytes kept on the output's file system beyond the data about to be written (HDF5
+#: metadata, the final status); HDF5 2.0 can crash on ENOSPC in SWMR mode, so the writer
+#: refuses a write that would not fit instead of letting HDF5 fail
+SPACE_MARGIN = 1 << 20
+
+
+class NoSpaceLeft(OSError):
+    """Raised by the writer before a write that would not fit on the file system."""
+
+
 def _guard(method: Callable) -> Callable:
     """Mark the writer failed when HDF5 cannot write (disk full, I/O error): HDF5 must not
     touch that file again (a second flush after a failed one can crash the process)."""
@@ -207,6 +218,8 @@ def _guard(method: Callable) -> Callable:
         try:
             return method(self, *args, **kwargs)
         except (OSError, RuntimeError) as exc:
+            if isinstance(exc, NoSpaceLeft):   # refused before HDF5 wrote: the file is sound
+                raise
             if isinstance(exc, OSError) or "errno = " in str(exc):
                 self._failed = True
                 BROKEN.append(exc)   # its frames hold HDF5 objects: no destructor may close them
@@ -333,6 +346,7 @@ class H5Writer:
         data = np.asarray(data)
         if data.ndim == 0:
             raise ValueError(f"append to {name!r} needs at least 1-D data (rows on axis 0)")
+        self._reserve(data.nbytes)
         f = self.file
         self._enter_swmr()
         name = name.strip("/")
@@ -382,10 +396,24 @@ class H5Writer:
         """Store ``obj`` as a JSON string attribute ``key`` on ``name``."""
         self.set_attrs(name, **{key: json.dumps(obj, sort_keys=True)})
 
+    def _reserve(self, nbytes: int) -> None:
+        """Refuse (NoSpaceLeft, errno ENOSPC) a write of ``nbytes`` more unflushed bytes that
+        would leave less than SPACE_MARGIN free on the output's file system."""
+        self._pending = getattr(self, "_pending", 0) + int(nbytes)
+        try:
+            free = shutil.disk_usage(Path(self._file_path).parent).free
+        except OSError:
+            return
+        if free < self._pending + SPACE_MARGIN:
+            raise NoSpaceLeft(errno.ENOSPC, f"no space left on the device for {self.path} "
+                                            f"({free} bytes free); output up to here kept")
+
     @_guard
     def flush(self) -> None:
         """Flush HDF5 buffers to disk (everything so far survives a SIGKILL)."""
+        self._reserve(0)
         self.file.flush()
+        self._pending = 0
         self._enter_swmr()
 
     # ---------------------------------------------------------------- closing
