@@ -126,17 +126,24 @@ def check_dataset(ds: h5py.Dataset, where: str, file_size: int) -> None:
 
 def check_datasets(f: h5py.File, where: str, file_size: int) -> None:
     """:func:`check_dataset` on every dataset of ``f``; refuse external links."""
-    def link(name: str, lk: Any) -> None:
+    links: list[tuple[str, Any]] = []
+    datasets: list[h5py.Dataset] = []
+
+    def link(name: str, lk: Any) -> None:   # collect: raising inside h5py's visit breaks it
         if isinstance(lk, h5py.ExternalLink):
-            raise ConfigError(f"{where}:/{name}", f"is an external link to {lk.filename}; "
-                                                  "snnsim files hold none")
+            links.append((name, lk))
 
     def visit(name: str, obj: Any) -> None:
         if isinstance(obj, h5py.Dataset):
-            check_dataset(obj, where, file_size)
+            datasets.append(obj)
 
     f.visititems_links(link)
+    for name, lk in links:
+        raise ConfigError(f"{where}:/{name}", f"is an external link to {lk.filename}; "
+                                              "snnsim files hold none")
     f.visititems(visit)
+    for ds in datasets:
+        check_dataset(ds, where, file_size)
 
 
 def read_1d(g: h5py.Group, key: str, where: str, n: int | None = None) -> np.ndarray:
@@ -193,7 +200,7 @@ class Run:
         """Populations with spikes or reports, sorted."""
         names: set[str] = set()
         for top in ("spikes", "report"):
-            if top in self._f:
+            if isinstance(self._f.get(top), h5py.Group):
                 names.update(self._f[top].keys())
         return sorted(names)
 
