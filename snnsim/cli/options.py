@@ -114,7 +114,7 @@ out_option = click.option(
     help="Output HDF5 file.")
 
 seed_option = click.option(
-    "--seed", type=click.IntRange(min=0), default=None,
+    "--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
     help="Override network.seed (weights and input randomness).")
 
 steps_option = click.option(
