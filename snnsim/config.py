@@ -14,6 +14,8 @@ child draws the weights, its second the input (Poisson spikes). No global seeds.
 """
 import copy
 import json
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from functools import partial
@@ -257,18 +259,58 @@ def validate(raw, *, base_dir=".", path=None, overrides=None):
                   input_array=array)
 
 
+#: largest config file read (bytes); real configs are a few kB
+MAX_CONFIG_BYTES = 4 << 20
+
+
+def read_text_file(path, *, what="config", limit=MAX_CONFIG_BYTES):
+    """Bytes of a regular file of at most ``limit`` bytes (one-line ConfigError otherwise).
+
+    Devices (``/dev/zero``), FIFOs and sockets are refused before they are read (they
+    could stream forever or block); the file is opened non-blocking and checked again
+    after opening, and never more than ``limit + 1`` bytes are read.
+    """
+    name = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise ConfigError(name, "no such file") from None
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read {what} ({os.strerror(exc.errno) if exc.errno else exc})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigError(name, f"{what} must be a regular file (not a device, FIFO or directory)")
+        if st.st_size > limit:
+            raise ConfigError(name, f"{what} file is {st.st_size} bytes; at most {limit} are read")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ConfigError(name, f"{what} file is larger than {limit} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ConfigError(name, f"cannot read {what} ({os.strerror(exc.errno) if exc.errno else exc})") from None
+    finally:
+        os.close(fd)
+
+
 def parse_toml(path):
     """Read a TOML file; syntax and I/O errors become ConfigError(file name, ...)."""
     name = str(path)
+    data = read_text_file(path)
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(name, "no such file") from None
+        return tomllib.loads(data.decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(name, f"invalid TOML: {str(exc).splitlines()[0]}") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise ConfigError(name, f"cannot read file ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ConfigError(name, "invalid TOML: tables or arrays nested too deeply") from None
 
 
 def load_config(path, *, overrides=None):

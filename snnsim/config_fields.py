@@ -24,7 +24,7 @@ def _bool(f, v):
 
 
 def _name(f, v):
-    if not isinstance(v, str) or not NAME_RE.match(v):
+    if not isinstance(v, str) or not NAME_RE.match(v) or not v.strip("."):
         raise ConfigError(f, f"must be a non-empty name of letters, digits, '_', '.', '-';"
                              f" got {v!r}")
     return v
@@ -48,7 +48,12 @@ def _list(f, v, item, what):
 
 
 _count, _count0 = V.count, partial(V.count, minimum=0)   # integers >= 1 / >= 0
-_seed = _count0
+def _seed(f, v):
+    """A seed: an integer in [0, 2**63 - 1] (stored in HDF5 as int64)."""
+    v = _count0(f, v)
+    if v > 2**63 - 1:
+        raise ConfigError(f, f"must be <= 2**63 - 1 = {2**63 - 1}, got {v}")
+    return v
 _nonneg = partial(V.positive, allow_zero=True)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import validate as V
+from . import interrupt, validate as V
 from .errors import ConfigError
 from .inputs import CurrentInput, PoissonInput, as_source
 from .layer import Layer, layer_values
@@ -363,6 +363,7 @@ class Network:
                 x = src.block(t0, k, batch, rng, self.dtype, dt=self.dt)
             else:
                 x = src.block(t0, k, batch, rng, self.dtype)
+            interrupt.check()
             blocks, y = self.run_block(state, x)
             state.check_finite(t0 + k)   # a diverged block is never recorded
             for l, blk in enumerate(blocks):

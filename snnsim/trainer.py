@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import validate as V
+from . import interrupt, validate as V
 from .errors import ConfigError, DivergenceError
 from .learning.eprop import OnlineEprop
 from .learning.loss import loss_and_error, window_mask
@@ -233,6 +233,7 @@ class Trainer:
         B = data.inputs.shape[0]
         total = {"loss": 0.0, "accuracy": 0.0}
         for b0 in range(0, B, EVAL_TRIALS):
+            interrupt.check()
             sl = slice(b0, min(B, b0 + EVAL_TRIALS))
             y = self.net.predict(data.inputs[sl])
             mask = window_mask(data.mask[sl], *y.shape[:2])

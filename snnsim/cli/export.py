@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import click
+import h5py
 
 from ..io import open_run
 from ..io.export import spikes_to_csv
@@ -26,6 +27,8 @@ def _spike_populations(run_file):
         raise UserError(f"{run_file}: cannot open as an snnsim HDF5 file ({one_line(exc)})") from None
     with run:
         f = run.file
+        if "spikes" in f and not isinstance(f["spikes"], h5py.Group):
+            raise UserError(f"{run_file}: /spikes must be a group (SONATA layout)")
         return sorted(f["spikes"].keys()) if "spikes" in f else None
 
 

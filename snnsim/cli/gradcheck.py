@@ -103,7 +103,8 @@ def command(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
         data = task_factory(cfg, net.dt, "train")(np.random.default_rng(cfg["network"]["seed"]))
         if out is not None:
             writer = H5Writer(out, dt=net.dt, seed=cfg["network"]["seed"], version=__version__,
-                              config_json=cfg.to_json(), overwrite=overwrite)
+                              config_json=cfg.to_json(), overwrite=overwrite,
+                              inputs=[config])
         rows = fidelity_rows(net, data, rule_list, max_bytes=max_gib * 2**30,
                              reset=None if reset == "default" else reset,
                              rng=np.random.default_rng([cfg["network"]["seed"], 1]))

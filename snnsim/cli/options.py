@@ -11,9 +11,16 @@ Use the decorators on any subcommand::
     def command(config, out, seed, overwrite, quiet): ...
 
 User errors raise :class:`UserError` (exit code 2, one line, no traceback);
-:func:`user_errors` maps snnsim's and the OS's one-line exceptions onto it.
+:func:`user_errors` is the one error layer of the command line: snnsim's exceptions, the
+OS's (disk full, read-only file system, name too long, permission denied, file size
+limit) and HDF5's (truncated or corrupt files) become one line each, with exit code 2
+for bad input (config, options, input files) and 1 for faults of the environment (disk
+full, read-only media, out of memory, a file in use) or of the run (divergence).
 """
 import contextlib
+import errno
+import os
+import re
 
 import click
 
@@ -31,20 +38,70 @@ class RunFailed(click.ClickException):
 
 
 def one_line(exc):
-    text = str(exc).strip()
+    """The first line of an exception's message (an OSError's own text without "[Errno n]")."""
+    if isinstance(exc, OSError) and exc.strerror and exc.errno is not None:
+        text = exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    else:
+        text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+#: errno -> explanation of faults of the environment (exit code 1)
+ENVIRONMENT_ERRNOS = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file size limit reached",
+    errno.EROFS: "read-only file system",
+    errno.EIO: "input/output error",
+    errno.EBUSY: "file in use",
+}
+
+
+def os_errno(exc):
+    """The errno of an OSError, also when HDF5 only names it in its message ("errno = 28")."""
+    for e in (exc, exc.__cause__, exc.__context__):
+        if isinstance(e, OSError) and e.errno:
+            return e.errno
+    m = re.search(r"errno = (\d+)", str(exc))
+    return int(m.group(1)) if m else None
+
+
+def _hdf5_reason(text):
+    """The innermost reason of an h5py message ("Unable to open file (truncated file: ...)")."""
+    m = re.search(r"\(([^()]*)\)\s*$", text)
+    return m.group(1) if m else text
 
 
 @contextlib.contextmanager
 def user_errors():
-    """Turn ConfigError/MemoryLimitError/file errors into UserError, DivergenceError into RunFailed."""
+    """The CLI's error layer: snnsim/OS/HDF5 exceptions -> one-line UserError (2) or RunFailed (1)."""
     try:
         yield
     except (ConfigError, MemoryLimitError, FileExistsError, FileNotFoundError,
-            PermissionError, IsADirectoryError) as exc:
+            PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        code = os_errno(exc)
+        if code in ENVIRONMENT_ERRNOS:
+            raise RunFailed(f"{one_line(exc)} ({ENVIRONMENT_ERRNOS[code]})") from None
         raise UserError(one_line(exc)) from None
     except DivergenceError as exc:
         raise RunFailed(one_line(exc)) from None
+    except MemoryError as exc:
+        raise RunFailed(f"out of memory ({one_line(exc)})") from None
+    except OSError as exc:
+        code = os_errno(exc)
+        text = one_line(exc)
+        if code in ENVIRONMENT_ERRNOS:
+            if code == errno.EBUSY or ENVIRONMENT_ERRNOS[code] in text.lower():
+                raise RunFailed(text) from None
+            raise RunFailed(f"{ENVIRONMENT_ERRNOS[code]}: {_hdf5_reason(text)}") from None
+        if code == errno.ENAMETOOLONG:
+            raise UserError(f"file name too long ({text})") from None
+        raise UserError(text) from None
+    except RuntimeError as exc:   # h5py reports failed writes as RuntimeError("... errno = 28 ...")
+        code = os_errno(exc)
+        if code in ENVIRONMENT_ERRNOS:
+            raise RunFailed(f"{ENVIRONMENT_ERRNOS[code]}: writing failed ({os.strerror(code)})") from None
+        raise
 
 
 config_argument = click.argument(
@@ -57,7 +114,7 @@ out_option = click.option(
     help="Output HDF5 file.")
 
 seed_option = click.option(
-    "--seed", type=click.IntRange(min=0), default=None,
+    "--seed", type=click.IntRange(min=0, max=2**63 - 1), default=None,
     help="Override network.seed (weights and input randomness).")
 
 steps_option = click.option(

@@ -43,7 +43,8 @@ def simulate(built, out, stop, *, overwrite, quiet, compression=None, record_inp
         writer, recorder = open_output(
             out, built.network, cfg.data, batch=built.batch, record=cfg["record"],
             record_input=record_input, overwrite=overwrite, compression=compression,
-            input_is_spikes=cfg["input"]["type"] != "current")
+            input_is_spikes=cfg["input"]["type"] != "current",
+            inputs=[p for p in (cfg.path, weights_from) if p is not None])
     if weights_from is not None:
         writer.set_attrs("/", weights_from=str(weights_from))
     with writer:

@@ -1,53 +1,54 @@
-"""SIGINT/SIGTERM handling for long subcommands: stop at the next safe point, close files."""
+"""SIGINT/SIGTERM handling for long subcommands: stop at the next safe point, close files.
+
+The mechanism (a recorded signal, checked at block granularity) is :mod:`snnsim.interrupt`;
+this module installs its handlers for the duration of a command. SIGXFSZ (file size limit
+reached) is ignored while a command runs, so a write past the limit fails with EFBIG and
+becomes a one-line error instead of killing the process.
+"""
 import contextlib
 import signal
 
+from .. import interrupt
+from ..interrupt import EXIT_CODES, Interrupted
 
-EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
-
-
-class Interrupted(BaseException):
-    """Raised at the next block boundary after SIGINT/SIGTERM, so ``with`` blocks close the file."""
-
-    def __init__(self, signum):
-        self.signame = signal.Signals(signum).name
-        self.exit_code = EXIT_CODES.get(signum, 128 + int(signum))
-        super().__init__(self.signame)
+__all__ = ["EXIT_CODES", "Interrupted", "StopRequest", "stop_on_signals"]
 
 
 class StopRequest:
-    """Set by the signal handlers; :meth:`check` raises :class:`Interrupted` once set.
+    """View of the recorded signal; :meth:`check` raises :class:`Interrupted` once one arrived."""
 
-    The handlers only record the signal: an exception raised inside a handler can land in a
-    weakref callback or ``__del__`` and be swallowed, so it is raised at safe points instead
-    (after every simulated block and before the output file is created).
-    """
+    @property
+    def signum(self):
+        return interrupt.pending()
 
-    def __init__(self):
-        self.signum = None
+    @signum.setter
+    def signum(self, value):   # MPI: every rank adopts rank 0's decision
+        interrupt.reset()
+        if value is not None:
+            interrupt.request(value)
 
     def check(self):
-        if self.signum is not None:
-            raise Interrupted(self.signum)
+        interrupt.check()
 
 
 @contextlib.contextmanager
 def stop_on_signals():
-    """While active, SIGINT/SIGTERM set the yielded :class:`StopRequest`."""
-    stop = StopRequest()
-
+    """While active, SIGINT/SIGTERM are recorded in the yielded :class:`StopRequest`."""
     def handler(signum, frame):
-        if stop.signum is None:
-            stop.signum = signum
+        interrupt.request(signum)
 
     previous = {}
+    interrupt.reset()
     try:
         for s in EXIT_CODES:
             previous[s] = signal.signal(s, handler)
+        if hasattr(signal, "SIGXFSZ"):
+            previous[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     except ValueError:  # not in the main thread: leave the handlers alone
         pass
     try:
-        yield stop
+        yield StopRequest()
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+        interrupt.reset()

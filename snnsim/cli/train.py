@@ -152,7 +152,8 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
             if Path(out).resolve() == Path(config).resolve():
                 raise UserError(f"--out {out} would overwrite the config file")
             return H5Writer(out, dt=net.dt, seed=cfg["network"]["seed"], version=__version__,
-                            config_json=cfg.to_json(), overwrite=overwrite)
+                            config_json=cfg.to_json(), overwrite=overwrite,
+                            inputs=[config])
 
         try:
             if resume:
@@ -183,8 +184,19 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
                                    item_show_func=lambda _: f"loss {last.get('loss', float('nan')):.4g}") as bar:
                 bar.update(trainer.iteration)
 
+                def snapshot():   # the state after the last complete iteration
+                    arrays, meta = trainer.state()
+                    snap[:] = [({k: np.array(v, copy=True) for k, v in arrays.items()}, meta),
+                               trainer.iteration]
+
+                snap = [None, None]
+                if writer is not None:
+                    snapshot()
+
                 def progress(rec):
                     bar.update(1)
+                    if writer is not None:
+                        snapshot()
                     if comm is not None:   # rank 0 decides: every rank stops at the same iteration
                         stop.signum = comm.bcast(stop.signum)
                     stop.check()
@@ -202,7 +214,8 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
         except Interrupted as exc:
             if writer is None:
                 raise click.exceptions.Exit(exc.exit_code) from None
-            log.flush()
+            log.rows = [r for r in log.rows if r["iteration"] <= snap[1]]
+            save_checkpoint(writer, trainer, log, state=snap[0])   # whatever checkpoint_every
             writer.close(status=f"interrupted ({exc.signame})")
             click.echo(f"interrupted by {exc.signame}; resume with --resume {target}", err=True)
             raise click.exceptions.Exit(exc.exit_code) from None

@@ -31,8 +31,8 @@ def validate_record(record: Mapping[str, Any] | None, config: Mapping[str, Any])
 def open_output(out: str | os.PathLike, net: Any, config: Mapping[str, Any], *, batch: int,
                 record: Mapping[str, Any] | None = None, record_input: bool = False,
                 overwrite: bool = False, compression: str | None = DEFAULT_COMPRESSION,
-                seed: int | None = None, input_is_spikes: bool = True
-                ) -> tuple[H5Writer, Recorders]:
+                seed: int | None = None, input_is_spikes: bool = True,
+                inputs: Any = ()) -> tuple[H5Writer, Recorders]:
     """Create ``out`` holding config and weights; return ``(writer, recorders)``.
 
     Parameters
@@ -57,6 +57,8 @@ def open_output(out: str | os.PathLike, net: Any, config: Mapping[str, Any], *, 
         Stored as the root attribute ``seed`` (default: ``config["network"]["seed"]``).
     input_is_spikes : bool
         False for current input, which cannot be recorded as spikes.
+    inputs : iterable of paths
+        Files the run reads (the output must not be one of them).
     """
     record = dict(record or {})
     record_input = bool(record.pop("input", False)) or record_input
@@ -66,7 +68,7 @@ def open_output(out: str | os.PathLike, net: Any, config: Mapping[str, Any], *, 
     rec = validate_record(record, config)
     data = {**json.loads(json.dumps(dict(config))), "record": rec}
     writer = H5Writer(out, dt=net.dt, seed=config["network"].get("seed") if seed is None else seed,
-                      version=__version__, config_json=data, overwrite=overwrite)
+                      version=__version__, config_json=data, overwrite=overwrite, inputs=inputs)
     try:
         write_weights(writer, net)
         recorders = make_recorders(writer, net, batch, rec, record_input=record_input,

@@ -11,30 +11,147 @@ from __future__ import annotations
 
 import json
 import os
+import stat
+import time
 from typing import Any
 
 import h5py
 import numpy as np
 
-from ._swmr import repair_if_unused
+from .. import validate as V
+from ..errors import ConfigError
+from ._swmr import PatchedSuperblock, in_use, repair_if_unused, superblock_info
+
+#: largest ratio of a chunked dataset's declared size to its stored bytes (deflate's
+#: maximum is about 1032:1); beyond it the declared rows are not in the file
+MAX_RATIO = 1100
+#: declared bytes of an unallocated contiguous dataset (all fill value) accepted
+MAX_UNALLOCATED = 1 << 20
 
 
-def open_h5(path: str | os.PathLike) -> h5py.File:
+def _regular_file(path: str | os.PathLike) -> int:
+    """Size of ``path``; one-line errors for missing and non-regular files."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {os.fspath(path)}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(f"{os.fspath(path)} is a directory, not an HDF5 file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(os.fspath(path), "is not a regular file (device, FIFO or socket?)")
+    return st.st_size
+
+
+def _truncated(path: str | os.PathLike, size: int, busy: bool) -> tuple[int, int] | None:
+    """(file size, end-of-file address) if the superblock says the file was longer.
+
+    A file being written may momentarily look short while its writer flushes, so for
+    a file in use the check is repeated for up to about half a second.
+    """
+    for attempt in range(6 if busy else 1):
+        info = superblock_info(path)
+        if info is None or info[1] <= size:
+            return None
+        if attempt + 1 < (6 if busy else 1):
+            time.sleep(0.1)
+            size = os.stat(path).st_size
+    return size, info[1]
+
+
+def open_h5(path: str | os.PathLike, *, check: bool = True) -> h5py.File:
     """Open an output file read-only, including one being written or left by a killed run.
 
-    A file no process uses is first repaired with :func:`repair_if_unused`
-    (after a SIGKILL its superblock may still say "open for writing" and
-    hold a stale end-of-file address); a file in use is opened as an SWMR
-    reader.
+    Bounded in time and memory: only regular files are opened; a file shorter than its
+    superblock's end-of-file address is refused as truncated (HDF5's SWMR reader would
+    retry its reads without end); with ``check`` every dataset's declared size is checked
+    against the bytes the file stores (:func:`check_datasets`) and external links are
+    refused. A file no process uses is first repaired with :func:`repair_if_unused`
+    (after a SIGKILL its superblock may still say "open for writing" and hold a stale
+    end-of-file address); one that cannot be written (read-only media) is read through
+    :class:`~snnsim.io._swmr.PatchedSuperblock` instead; a file in use is opened as an
+    SWMR reader. Errors are one-line ConfigError/OSError.
     """
-    modes = ({"swmr": True}, {}) if repair_if_unused(path) is None else ({}, {"swmr": True})
-    first: OSError | None = None
-    for kw in modes:
+    size = _regular_file(path)
+    busy = in_use(path)
+    bad = _truncated(path, size, busy)
+    if bad is not None:
+        raise ConfigError(os.fspath(path), f"truncated HDF5 file ({bad[0]} bytes, its header "
+                                           f"says {bad[1]}); not readable")
+    info = superblock_info(path)
+    flagged = info is not None and info[0] >= 2 and info[2] & 0x05
+    try:
+        if busy:
+            f = h5py.File(path, "r", swmr=True)
+        elif flagged and repair_if_unused(path) is None:   # cannot repair in place
+            f = h5py.File(PatchedSuperblock(path), "r", driver="fileobj")
+        else:
+            f = h5py.File(path, "r")
+    except OSError as exc:
+        text = str(exc).strip().splitlines()
+        reason = text[0] if text else type(exc).__name__
+        raise ConfigError(os.fspath(path), f"cannot open as an HDF5 file ({reason})") from None
+    if check:
         try:
-            return h5py.File(path, "r", **kw)
-        except OSError as exc:
-            first = first or exc
-    raise first
+            check_datasets(f, os.fspath(path), size)
+        except BaseException:
+            f.close()
+            raise
+    return f
+
+
+def check_dataset(ds: h5py.Dataset, where: str, file_size: int) -> None:
+    """Refuse a dataset whose declared shape is not backed by bytes in the file.
+
+    Chunked: declared bytes <= MAX_RATIO x stored bytes + one chunk; contiguous: stored
+    within the file, or unallocated and at most MAX_UNALLOCATED bytes.
+    """
+    nominal = int(np.prod(ds.shape, dtype=np.float64) * ds.dtype.itemsize) if ds.shape else 0
+    if nominal == 0:
+        return
+    name = f"{where}:{ds.name}"
+    stored = ds.id.get_storage_size()
+    if ds.chunks is not None:
+        chunk = int(np.prod(ds.chunks, dtype=np.int64)) * ds.dtype.itemsize
+        if nominal > MAX_RATIO * stored + chunk:
+            raise ConfigError(name, f"declares shape {ds.shape} ({nominal:.3g} bytes) but the "
+                                    f"file stores only {stored} bytes of it; crafted or damaged")
+        return
+    offset = ds.id.get_offset()
+    if offset is None:
+        if nominal > MAX_UNALLOCATED:
+            raise ConfigError(name, f"declares shape {ds.shape} but stores no data")
+    elif offset + min(nominal, stored or nominal) > file_size:
+        raise ConfigError(name, f"extends past the end of the file (truncated?)")
+
+
+def check_datasets(f: h5py.File, where: str, file_size: int) -> None:
+    """:func:`check_dataset` on every dataset of ``f``; refuse external links."""
+    links: list[tuple[str, Any]] = []
+    datasets: list[h5py.Dataset] = []
+
+    def link(name: str, lk: Any) -> None:   # collect: raising inside h5py's visit breaks it
+        if isinstance(lk, h5py.ExternalLink):
+            links.append((name, lk))
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            datasets.append(obj)
+
+    f.visititems_links(link)
+    for name, lk in links:
+        raise ConfigError(f"{where}:/{name}", f"is an external link to {lk.filename}; "
+                                              "snnsim files hold none")
+    f.visititems(visit)
+    for ds in datasets:
+        check_dataset(ds, where, file_size)
+
+
+def read_1d(g: h5py.Group, key: str, where: str, n: int | None = None) -> np.ndarray:
+    """A 1-D numeric dataset ``g[key]`` (first ``n`` rows); one-line ConfigError otherwise."""
+    ds = g.get(key)
+    if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "biuf":
+        raise ConfigError(f"{where}:{g.name}/{key}", "must be a 1-D numeric dataset")
+    return ds[:ds.shape[0] if n is None else n]
 
 
 def neuron_index(group: h5py.Group, node_ids: np.ndarray, batch_ids: np.ndarray) -> np.ndarray:
@@ -95,7 +212,7 @@ class Run:
         """Populations with spikes or reports, sorted (SONATA views ``<pop>:<var>`` left out)."""
         names: set[str] = set()
         for top in ("spikes", "report"):
-            if top in self._f:
+            if isinstance(self._f.get(top), h5py.Group):
                 names.update(k for k, g in self._f[top].items() if "sonata_view_of" not in g.attrs)
         return sorted(names)
 
@@ -112,11 +229,22 @@ class Run:
 
     # ----------------------------------------------------------------- spikes
     def _spike_group(self, pop: str) -> h5py.Group:
-        try:
-            return self._f[f"spikes/{pop}"]
-        except KeyError:
+        g = self._f.get(f"spikes/{pop}")
+        if g is None:
             raise KeyError(f"no spikes for population {pop!r} in {self.path}; "
-                           f"populations: {self.populations}") from None
+                           f"populations: {self.populations}")
+        if not isinstance(g, h5py.Group):
+            raise ConfigError(f"{self.path}:/spikes/{pop}", "must be a group (SONATA layout)")
+        return g
+
+    def spike_count(self, pop: str) -> int:
+        """Rows of ``pop``'s spike datasets (the shortest of the three, after a kill)."""
+        g = self._spike_group(pop)
+        for k in ("timestamps", "node_ids", "batch_ids"):
+            ds = g.get(k)
+            if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "biuf":
+                raise ConfigError(f"{self.path}:{g.name}/{k}", "must be a 1-D numeric dataset")
+        return min(g[k].shape[0] for k in ("timestamps", "node_ids", "batch_ids"))
 
     def spikes(self, pop: str, batch: int | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,7 +254,8 @@ class Run:
         of trial b are offset by ``b * n_nodes``; see :mod:`snnsim.io.recorder`).
         """
         g = self._spike_group(pop)
-        n = min(g[k].shape[0] for k in ("timestamps", "node_ids", "batch_ids"))
+        n = self.spike_count(pop)
+        V.fits_memory(f"{self.path}:{g.name}", 3 * n, f"{n} spikes")
         ts, nodes = g["timestamps"][:n], g["node_ids"][:n]
         batches = g["batch_ids"][:n]
         nodes = neuron_index(g, nodes, batches)
@@ -150,10 +279,14 @@ class Run:
         steps = np.rint(ts / self.dt).astype(np.int64)
         keep = (steps < T) & (nodes < n)
         if batch is not None:
+            V.fits_memory(f"{self.path}:{g.name}", T * n, f"a dense ({T}, {n}) spike array",
+                          itemsize=np.dtype(dtype).itemsize)
             out = np.zeros((T, n), dtype=dtype)
             out[steps[keep], nodes[keep]] = 1
             return out
         B = int(g.attrs.get("n_batch", int(batches.max()) + 1 if batches.size else 1))
+        V.fits_memory(f"{self.path}:{g.name}", B * T * n, f"a dense ({B}, {T}, {n}) spike array",
+                      itemsize=np.dtype(dtype).itemsize)
         out = np.zeros((B, T, n), dtype=dtype)
         out[batches[keep], steps[keep], nodes[keep]] = 1
         return out
@@ -194,7 +327,5 @@ class Run:
 
 
 def open_run(path: str | os.PathLike) -> Run:
-    """Open an snnsim output file for reading."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no such file: {os.fspath(path)}")
+    """Open an snnsim output file for reading (see :func:`open_h5` for the checks)."""
     return Run(path)

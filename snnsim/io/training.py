@@ -65,11 +65,14 @@ def _delete_group(f, name):
     del f[name]
 
 
-def save_checkpoint(writer, trainer, log):
-    """Flush the log, write ``/checkpoint`` atomically (write new, then swap) and flush."""
+def save_checkpoint(writer, trainer, log, state=None):
+    """Flush the log, write ``/checkpoint`` atomically (write new, then swap) and flush.
+
+    ``state`` ((arrays, meta), default ``trainer.state()``) is e.g. the snapshot taken at
+    the end of the last complete iteration when an interrupt arrived inside one."""
     log.flush()
     f = writer.file
-    arrays, meta = trainer.state()
+    arrays, meta = trainer.state() if state is None else state
     if "checkpoint_new" in f:
         _delete_group(f, "checkpoint_new")
     g = f.create_group("checkpoint_new")

@@ -14,6 +14,7 @@ import numpy as np
 
 from snnsim.kernels import bptt as KB
 
+from .. import interrupt
 from .. import validate as V
 from .common import finish, readout_backward, readout_error, sequence, shift_back
 from .loss import check_target, loss_and_error
@@ -47,6 +48,7 @@ def backward(net, blocks, err, *, order=None, reset="detach"):
     g_ext[0] = gy @ net.w_out.T
     per_layer = [None] * len(net.layers)
     for l in range(len(net.layers) - 1, -1, -1):
+        interrupt.check_inner()
         blk, p = blocks[l], net.params[l]
         n, n_pre = blk.z.shape[2], blk.pre.shape[2]
         has_rec = net.w_rec[l] is not None

@@ -34,6 +34,8 @@ E_reg = c_reg/2 sum_j (f_j - f_target)^2 with rates f in Hz, gradient through su
 """
 import numpy as np
 
+from .. import interrupt
+
 from snnsim.kernels import eprop as KE
 
 from .. import validate as V
@@ -227,6 +229,7 @@ class OnlineEprop:
         state = net.init_state(B)
         total, ys = 0.0, []
         for t0 in range(0, T, block):
+            interrupt.check_inner()
             sl = slice(t0, min(T, t0 + block))
             blocks, y = net.run_block(state, x[:, sl], out=self.new_blocks(B, sl.stop - t0))
             value, err = loss_and_error(y, target[:, sl], mask[:, sl], loss)

@@ -26,6 +26,7 @@ import numpy as np
 
 from snnsim.kernels import eprop_window as KW
 
+from .. import interrupt
 from ..state import ArrayPool
 from .common import LowRank
 
@@ -154,6 +155,7 @@ class WindowLayer:
         no_rec = (np.zeros((1, 1, 0), dt), np.zeros((1, 0), dt))
         local = () if self.reset_v_th is None else (self.reset_v_th,)   # detach: as before
         for c in range(len(self.chunks) - 1, -1, -1):
+            interrupt.check_inner()
             ch = self.chunks[c]
             psi, sig = ch.psi, self._signal(ch)
             psi0 = np.ascontiguousarray(self.chunks[c - 1].psi[:, -1] if c > 0 else self.psi0)

@@ -26,6 +26,7 @@ refuses (MemoryLimitError, naming the bytes it would need) above ``max_bytes``.
 """
 import numpy as np
 
+from .. import interrupt
 from ..errors import MemoryLimitError
 from .. import validate as V
 from .common import finish, readout_error, sequence
@@ -113,6 +114,7 @@ def forward_mode(net, inputs, targets, *, loss="mse", mask=None, order=None, res
         return v.reshape((1, 1, -1) + (1,) * extra)
 
     for t in range(T):
+        interrupt.check_inner()
         for S in P.values():
             S["dz_old"], S["dz"] = S["dz"], S["dz_old"]
         for l in range(L):
