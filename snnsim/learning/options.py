@@ -37,7 +37,10 @@ RESETS = ("detach", "local")
 # stack without lateral recurrence; m-order e-prop: fidelity improves with the order)
 DEFAULT_RESET = {"bptt": "detach", "rtrl": "detach", "eprop": "detach",
                  "deep-eprop-spatial": "detach", "deep-eprop-onehop": "detach",
-                 "deep-eprop": "local", "eprop-m": "local", "bptt-m": "local"}
+                 "deep-eprop": "local", "eprop-m": "local", "bptt-m": "local",
+                 # the taxonomy rules (taxonomy.py): only ostl takes a convention
+                 "ostl": "local", "tbptt-k": "detach", "snap-n": "detach", "uoro": "detach",
+                 "kf-rtrl": "detach", "rflo": "detach", "eprop-reward": "detach"}
 AUTO_MIN_WINDOW = 200   # online updates more often than this: the trace engine is faster
 
 
