@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
+
+from .errors import ConfigError
 
 #: fields computed by validation, not accepted in a config file
 DERIVED = {("layer",): ("n",)}
@@ -17,11 +20,17 @@ DERIVED = {("layer",): ("n",)}
 ORDER = ("network", "layer", "readout", "input", "record", "task", "train")
 
 
-def _key(k: str) -> str:
-    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def _value(v: Any) -> str:
+def toml_key(k: str) -> str:
+    """A TOML key: bare when it may be, else quoted."""
+    return k if _BARE.match(k) else json.dumps(k)
+
+
+def toml_value(v: Any, field: str = "config") -> str:
+    """A TOML value (inline tables for dicts, whose None entries are left out); a type TOML
+    cannot hold is a ConfigError naming ``field``."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
@@ -33,12 +42,13 @@ def _value(v: Any) -> str:
             return "inf" if v > 0 else "-inf"
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return json.dumps(v)   # JSON string escapes are valid TOML basic-string escapes
     if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
+        return "[" + ", ".join(toml_value(x, field) for x in v) + "]"
     if isinstance(v, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_value(x)}" for k, x in v.items() if x is not None) + " }"
-    raise TypeError(f"cannot write {type(v).__name__} as TOML")
+        return "{ " + ", ".join(f"{toml_key(str(k))} = {toml_value(x, field)}"
+                                for k, x in v.items() if x is not None) + " }"
+    raise ConfigError(field, f"cannot write {type(v).__name__} value {v!r} to TOML")
 
 
 def _table(lines: list[str], header: str, d: dict, indent: str = "") -> None:
@@ -50,7 +60,7 @@ def _table(lines: list[str], header: str, d: dict, indent: str = "") -> None:
         if isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
             nested.append((k, v))
         else:
-            lines.append(f"{indent}{_key(k)} = {_value(v)}")
+            lines.append(f"{indent}{toml_key(k)} = {toml_value(v)}")
     for k, rows in nested:
         name = header.strip("[]") + "." + k
         for row in rows:

@@ -30,7 +30,6 @@ import itertools
 import json
 import math
 import os
-import re
 import subprocess
 import sys
 import time
@@ -42,6 +41,7 @@ import numpy as np
 
 from . import validate as V
 from .config import _apply_overrides, parse_toml, validate
+from .config_toml import toml_key, toml_value
 from .errors import ConfigError
 
 SWEEP_KEYS = ("base", "out_dir", "grid")
@@ -138,40 +138,13 @@ def load_sweep(path, *, out_dir=None):
 
 
 # ---------------------------------------------------------------------------- TOML out
-_BARE = re.compile(r"^[A-Za-z0-9_-]+$")
-
-
-def _toml_key(key):
-    return key if _BARE.match(key) else json.dumps(key)
-
-
-def _toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return json.dumps(v)   # JSON string escapes are valid TOML basic-string escapes
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise ConfigError("grid", f"cannot write {type(v).__name__} value {v!r} to TOML")
-
-
 def dump_toml(raw):
     """A TOML text of a parsed config dict (tables as inline tables; round-trips exactly)."""
-    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in raw.items() if not isinstance(v, dict)]
+    lines = [f"{toml_key(k)} = {toml_value(v, 'grid')}" for k, v in raw.items() if not isinstance(v, dict)]
     for key, value in raw.items():
         if isinstance(value, dict):
-            lines += ["", f"[{_toml_key(key)}]"]
-            lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()]
+            lines += ["", f"[{toml_key(key)}]"]
+            lines += [f"{toml_key(k)} = {toml_value(v, 'grid')}" for k, v in value.items()]
     return "\n".join(lines).lstrip("\n") + "\n"
 
 
