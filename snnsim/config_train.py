@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .learning.options import ENGINES, FEEDBACK, RESETS, RuleOptions
 from .learning.rules import parse_rule
 from .optim import EPS_ON, OPTIMIZERS
-from .tasks import TASKS, make_task
+from .tasks import TASKS, make_task, trial_shape
 
 FROZEN_TASKS = ("sine_wave",)   # one fixed pattern, repeated every iteration
 
@@ -52,6 +52,12 @@ def _string(f, v):
     return v
 
 
+def trial_values(steps, n_in, n_out):
+    """Values held while one trial is generated: inputs and a random draw of their size,
+    targets, mask and a few per-step temporaries (the estimate of the task's memory check)."""
+    return steps * (2 * n_in + n_out + 8)
+
+
 def task_section(path, t, ctx):
     _table(path, t)
     if "name" not in t:
@@ -64,6 +70,15 @@ def task_section(path, t, ctx):
             spec[key] = (_typed_like(p.default), None)
     out = _fields(path, t, spec)
     net = ctx["network"]
+    opts = {k: v for k, v in out.items() if k != "name"}
+    try:   # the trial's size first (nothing allocated), so that no oversized trial is generated
+        steps, n_in, n_out = trial_shape(name, dt=net["dt"], **opts)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(path, f"these options give no valid trial ({str(exc).splitlines()[0]})") from None
+    V.fits_memory(path, trial_values(steps, n_in, n_out),
+                  f"one trial of {steps} steps x {n_in} inputs (generated to check the task)")
     try:
         probe = make_task(name, np.random.default_rng(0), batch=1, dt=net["dt"],
                           **{k: v for k, v in out.items() if k != "name"})

@@ -1,6 +1,8 @@
 """Bundled tasks (no download): generators returning ``TaskData`` from a numpy Generator."""
 import inspect
 
+import numpy as np
+
 from .. import validate as V
 from .base import TaskData, accuracy
 from .digits import sequential_digits
@@ -24,5 +26,15 @@ def make_task(name, rng, **options):
     return TASKS[name](rng, **options)
 
 
-__all__ = ["TaskData", "TASKS", "accuracy", "make_task", "sequential_digits",
+def trial_shape(name, *, dt=1.0, **options):
+    """``(steps, n_in, n_out)`` of one trial of the named task, computed without allocating it.
+
+    Every bundled generator called with ``batch=0`` returns empty arrays of the trial's shape
+    (no memory is used whatever the durations), so configs are sized before any trial exists.
+    """
+    data = make_task(name, np.random.default_rng(0), batch=0, dt=dt, **options)
+    return data.steps, data.n_in, data.n_out
+
+
+__all__ = ["TaskData", "TASKS", "accuracy", "make_task", "trial_shape", "sequential_digits",
            "evidence_accumulation", "store_recall", "sine_wave"]
