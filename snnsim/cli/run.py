@@ -18,10 +18,12 @@ import click
 from ..config import build, load_config
 from ..errors import DivergenceError
 from ..io.output import open_output
+from ..io.size import check_output_size, run_output_bytes
 from ..trained import set_weights_from
 from .signals import Interrupted, stop_on_signals
-from .options import (RunFailed, UserError, config_argument, one_line, out_option,
-                      overwrite_option, quiet_option, seed_option, steps_option, user_errors)
+from .options import (RunFailed, UserError, config_argument, max_output_option, one_line,
+                      out_option, overwrite_option, quiet_option, seed_option, steps_option,
+                      user_errors)
 
 
 def print_summary(built, summary, wall, out):
@@ -86,8 +88,10 @@ def simulate(built, out, stop, *, overwrite, quiet, compression=None, record_inp
               help="Compression of the spike and report datasets (stock SONATA readers "
                    "such as the libsonata wheel read only 'none').")
 @overwrite_option
+@max_output_option
 @quiet_option
-def command(config, out, steps, seed, weights, record_input, compression, overwrite, quiet):
+def command(config, out, steps, seed, weights, record_input, compression, overwrite, max_output,
+            quiet):
     """Simulate CONFIG.toml and write spikes and reports to an HDF5 file.
 
     The file holds the config, the weights, spikes in SONATA layout and the reports of
@@ -105,6 +109,11 @@ def command(config, out, steps, seed, weights, record_input, compression, overwr
                 raise UserError(f"output file {out} already exists; pass --overwrite to replace it")
             if out_path.resolve() == Path(config).resolve():
                 raise UserError(f"--out {out} would overwrite the config file")
+            with user_errors():
+                cfg = built.config
+                check_output_size(out, run_output_bytes(
+                    cfg.data, steps=built.steps, batch=built.batch,
+                    record_input=record_input or cfg["record"].get("input", False)), max_output)
             summary, wall = simulate(built, out_path, stop, overwrite=overwrite, quiet=quiet,
                                      compression=None if compression == "none" else compression,
                                      record_input=record_input, weights_from=weights)

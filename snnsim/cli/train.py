@@ -28,8 +28,9 @@ from ..errors import ConfigError, DivergenceError
 from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..parallel import MPIComm, RootFailed
 from ..io.training import TrainLog, load_checkpoint, save_checkpoint, truncate_log
-from .options import (RunFailed, UserError, config_argument, one_line, overwrite_option,
-                      quiet_option, seed_option, user_errors)
+from ..io.size import check_output_size, train_output_bytes
+from .options import (RunFailed, UserError, config_argument, max_output_option, one_line,
+                      overwrite_option, quiet_option, seed_option, user_errors)
 from .signals import Interrupted, stop_on_signals
 
 
@@ -122,8 +123,9 @@ def record_final(writer, trainer, n_show=8):
                    "simulates its shard of train.batch; rank 0 writes the file.")
 @seed_option
 @overwrite_option
+@max_output_option
 @quiet_option
-def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
+def command(config, out, resume, iterations, rule, seed, overwrite, max_output, quiet, mpi):
     """Train the network of CONFIG.toml on its [task] with its [train] settings."""
     if (out is None) == (resume is None):
         raise UserError("give exactly one of --out (new run) or --resume (continue a run)")
@@ -138,6 +140,8 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
             shard = comm.shard(comm.global_batch)          # refuses batch < ranks
             shard_frac = (shard.stop - shard.start) / comm.global_batch
             comm.limit_threads()
+        check_output_size(resume or out, train_output_bytes(cfg.data), max_output,
+                          hint="fewer train.iterations")
         net = build_network(cfg)
         trainer = make_trainer(cfg, net, comm=comm)
 
