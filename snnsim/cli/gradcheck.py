@@ -6,19 +6,26 @@ relative error ||g - g_bptt|| / ||g_bptt||. A rule that would exceed the memory 
 (RTRL, m-order >= 2 and the full deep recursion are O(N^3)) is reported as skipped.
 With ``--out`` the table is also written to HDF5 (``/gradcheck/<column>``). ``--reset``
 (detach or local) overrides every rule's default reset convention.
+
+The ``--out`` file is created only once every gradient is computed (the path is checked
+first, so a refusal comes at once); SIGINT/SIGTERM stop the computation at the next block
+or rule with one line and exit code 130/143, and nothing is written.
 """
 import time
 
 import click
 import numpy as np
 
+from .. import interrupt
 from .._version import __version__
 from ..config import build_network, load_config
 from ..config_train import task_factory
 from ..errors import ConfigError, MemoryLimitError
 from ..io import H5Writer
+from ..io.writer import check_output
 from ..learning import compare, parse_rule, run_rule
 from .options import config_argument, overwrite_option, seed_option, user_errors
+from .signals import Interrupted, stop_on_signals
 
 DEFAULT_RULES = "rtrl,eprop,eprop-m1,eprop-m2,deep-eprop,deep-eprop-spatial,deep-eprop-onehop"
 
@@ -34,6 +41,7 @@ def fidelity_rows(net, data, rules, *, max_bytes, echo=None, reset=None, rng=Non
     rows = [{"rule": "bptt", "weight": k, "cosine": 1.0, "rel_error": 0.0,
              "seconds": time.perf_counter() - t0, "status": "reference"} for k in ref]
     for rule in rules:
+        interrupt.check()
         t0 = time.perf_counter()
         try:
             _, g, _ = run_rule(net, data.inputs, data.targets, rule, max_bytes=max_bytes,
@@ -84,6 +92,16 @@ def format_rows(rows):
 @overwrite_option
 def command(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
     """Compare the gradients of several learning rules with BPTT on CONFIG.toml's task."""
+    with stop_on_signals():
+        try:
+            _gradcheck(config, rules, batch, f64, max_gib, out, reset, seed, overwrite)
+        except Interrupted as exc:
+            click.echo(f"interrupted by {exc.signame}"
+                       + (f"; nothing written to {out}" if out is not None else ""), err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+
+
+def _gradcheck(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
     with user_errors():
         rule_list = [r.strip() for r in rules.split(",") if r.strip()]
         if not rule_list:
@@ -97,14 +115,12 @@ def command(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
                                              **({"network.dtype": "float64"} if f64 else {})})
         if "task" not in cfg.data:
             raise ConfigError("task", "section is required for gradcheck ([task])")
+        if out is not None:   # refuse a bad --out now, create it only after computing
+            check_output(out, overwrite=overwrite, inputs=[config])
         cfg.data.setdefault("train", {"batch": batch, "val_batch": batch, "test_batch": batch})
         cfg.data["train"] = {**cfg.data["train"], "batch": batch}
         net = build_network(cfg)
         data = task_factory(cfg, net.dt, "train")(np.random.default_rng(cfg["network"]["seed"]))
-        if out is not None:
-            writer = H5Writer(out, dt=net.dt, seed=cfg["network"]["seed"], version=__version__,
-                              config_json=cfg.to_json(), overwrite=overwrite,
-                              inputs=[config])
         rows = fidelity_rows(net, data, rule_list, max_bytes=max_gib * 2**30,
                              reset=None if reset == "default" else reset,
                              rng=np.random.default_rng([cfg["network"]["seed"], 1]))
@@ -112,10 +128,14 @@ def command(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
                f"T = {data.steps}, {np.dtype(net.dtype).name}")
     click.echo(format_rows(rows))
     if out is not None:
-        with writer:
-            for key in ("rule", "weight", "status"):
-                writer.write_dataset(f"gradcheck/{key}", np.array([r[key] for r in rows], dtype="S"))
-            for key in ("cosine", "rel_error", "seconds"):
-                writer.write_dataset(f"gradcheck/{key}", np.array([r[key] for r in rows]),
-                                     units="s" if key == "seconds" else "1")
+        with user_errors():
+            writer = H5Writer(out, dt=net.dt, seed=cfg["network"]["seed"], version=__version__,
+                              config_json=cfg.to_json(), overwrite=overwrite, inputs=[config])
+            with writer:
+                for key in ("rule", "weight", "status"):
+                    writer.write_dataset(f"gradcheck/{key}",
+                                         np.array([r[key] for r in rows], dtype="S"))
+                for key in ("cosine", "rel_error", "seconds"):
+                    writer.write_dataset(f"gradcheck/{key}", np.array([r[key] for r in rows]),
+                                         units="s" if key == "seconds" else "1")
         click.echo(f"output: {out}")

@@ -230,7 +230,15 @@ def command(config, out, resume, iterations, rule, seed, overwrite, max_output, 
             save_checkpoint(writer, trainer, log)
         for name, w in net.weights().items():
             writer.write_dataset(f"weights/{name}", w, units="1")
-        test = trainer.test(tr["test_batch"]) if trainer.test_task else {}
+        try:
+            test = trainer.test(tr["test_batch"]) if trainer.test_task else {}
+        except Interrupted as exc:   # training is complete: keep it, without test scores
+            if not tr["checkpoint_every"]:
+                save_checkpoint(writer, trainer, log)
+            writer.close(status=f"interrupted ({exc.signame})")
+            click.echo(f"interrupted by {exc.signame} during the final test evaluation; trained "
+                       f"weights kept in {target} (no test scores)", err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
         for k, v in test.items():
             writer.set_attrs("/", **{f"test_{k}": v})
         record_final(writer, trainer)
