@@ -233,7 +233,7 @@ class Trainer:
         B = data.inputs.shape[0]
         total = {"loss": 0.0, "accuracy": 0.0}
         for b0 in range(0, B, EVAL_TRIALS):
-            interrupt.check()
+            interrupt.check_inner()   # (off under MPI: the ranks stop together between iterations)
             sl = slice(b0, min(B, b0 + EVAL_TRIALS))
             y = self.net.predict(data.inputs[sl])
             mask = window_mask(data.mask[sl], *y.shape[:2])

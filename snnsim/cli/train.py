@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .. import interrupt
 from .._version import __version__
 from ..config import build_network, load_config
 from ..config_train import make_trainer
@@ -170,6 +171,7 @@ def command(config, out, resume, iterations, rule, seed, overwrite, max_output, 
     t_start = time.perf_counter()
     last = {}
     with stop_on_signals() as stop, (contextlib.nullcontext() if writer is None else writer):
+        interrupt.inner_checks(comm is None)   # under MPI: only between iterations (no hang)
         log = TrainLog(writer) if writer is not None else None
 
         def on_iteration(rec):
@@ -201,8 +203,8 @@ def command(config, out, resume, iterations, rule, seed, overwrite, max_output, 
                     bar.update(1)
                     if writer is not None:
                         snapshot()
-                    if comm is not None:   # rank 0 decides: every rank stops at the same iteration
-                        stop.signum = comm.bcast(stop.signum)
+                    if comm is not None:   # a signal on any rank: all stop at this iteration
+                        stop.signum = comm.first_signal(stop.signum)
                     stop.check()
 
                 trainer.train(tr["iterations"], log=on_iteration, progress=progress,
@@ -230,6 +232,7 @@ def command(config, out, resume, iterations, rule, seed, overwrite, max_output, 
             save_checkpoint(writer, trainer, log)
         for name, w in net.weights().items():
             writer.write_dataset(f"weights/{name}", w, units="1")
+        interrupt.inner_checks(True)   # the test runs on rank 0 alone
         try:
             test = trainer.test(tr["test_batch"]) if trainer.test_task else {}
         except Interrupted as exc:   # training is complete: keep it, without test scores
