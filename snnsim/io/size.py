@@ -17,6 +17,7 @@ How the estimate is computed (bytes):
   (weights and optimiser state, four copies), the final recorded trial of ``train``, and
   ``OVERHEAD_BYTES`` of metadata.
 """
+import errno
 import math
 import re
 import shutil
@@ -110,23 +111,27 @@ def train_output_bytes(data):
 
 
 def check_output_size(out, nbytes, max_output=None, *, hint="fewer steps, [record] every/variables"):
-    """Refuse (ConfigError naming ``--out``) an output of ``nbytes`` estimated bytes larger than
-    ``max_output`` bytes, or, if ``max_output`` is None, than the free space of the file
-    system of ``out``; ``max_output = 0``: no check. ``hint``: how to make the output smaller."""
+    """Refuse an output of ``nbytes`` estimated bytes larger than ``max_output`` bytes
+    (ConfigError naming ``--max-output``: exit code 2) or, if ``max_output`` is None, than the
+    free space of the file system of ``out`` (OSError ENOSPC, "no space left on the device":
+    exit code 1, a fault of the environment like a full disk); ``max_output = 0``: no check.
+    ``hint``: how to make the output smaller."""
     if max_output == 0:
         return
-    if max_output is None:
-        folder = Path(out).resolve().parent
-        while not folder.exists() and folder != folder.parent:   # e.g. a sweep's out_dir-to-be
-            folder = folder.parent
-        try:
-            limit = shutil.disk_usage(folder).free
-        except OSError:   # the folder is checked (and reported) when the file is created
-            return
-        where = f"the {format_size(limit)} free on the file system of {out}"
-    else:
-        limit, where = max_output, f"--max-output {format_size(max_output)}"
-    if nbytes > limit:
-        raise ConfigError(f"--out {out}", f"the output would be about {format_size(nbytes)} "
-                                   f"(spikes counted at {NOMINAL_RATE_HZ:g} Hz), more than {where}; "
-                                   f"write less ({hint}) or pass --max-output SIZE (0 = no limit)")
+    what = f"the output would be about {format_size(nbytes)} (spikes counted at {NOMINAL_RATE_HZ:g} Hz)"
+    advice = f"write less ({hint}) or pass --max-output SIZE (0 = no check)"
+    if max_output is not None:
+        if nbytes > max_output:
+            raise ConfigError("--max-output", f"{format_size(max_output)} is exceeded by --out "
+                                              f"{out}: {what}; {advice}")
+        return
+    folder = Path(out).resolve().parent
+    while not folder.exists() and folder != folder.parent:   # e.g. a sweep's out_dir-to-be
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:   # the folder is checked (and reported) when the file is created
+        return
+    if nbytes > free:
+        raise OSError(errno.ENOSPC, f"no space left on the device for --out {out}: {what}, more "
+                                    f"than the {format_size(free)} free there; {advice}")
