@@ -3,7 +3,11 @@ from collections import namedtuple
 
 import numpy as np
 
+from .. import interrupt
 from ..inputs import as_source
+
+#: operations of one kernel call between two interrupt checks (a fraction of a second)
+CHUNK_OPS = 1 << 26
 
 
 # the top layer's learning signal err fb^T in factored form: err (B, K, n_out), fb (n, n_out)
@@ -22,6 +26,18 @@ def sequence(net, inputs):
     """Validated whole input sequence (B, T, n_in) in the network dtype."""
     src = as_source(inputs, net.n_in)
     return src.block(0, src.steps, src.batch, None, net.dtype)
+
+
+def trial_chunks(B, ops_per_trial):
+    """Slices of a batch of B trials for kernels that treat trials independently, each of
+    about ``CHUNK_OPS`` operations (at least one trial per numba thread), with
+    :func:`snnsim.interrupt.check_inner` before each: SIGINT/SIGTERM is honoured within a
+    fraction of a second. The results are those of one call (the trials do not interact)."""
+    import numba
+    step = max(numba.get_num_threads(), CHUNK_OPS // max(1, int(ops_per_trial)))
+    for b0 in range(0, B, step):
+        interrupt.check_inner()
+        yield slice(b0, min(B, b0 + step))
 
 
 def shift_back(g):

@@ -21,6 +21,8 @@ Cost per trial and step: D^t A is n_q Jacobian-vector products, time O(N^3); mem
 """
 import numpy as np
 
+from .. import interrupt
+
 from .common import forward_errors, readout_grad
 from .rtrl import _params
 from .tangent import Linearised
@@ -45,6 +47,7 @@ def kf_rtrl_samples(net, inputs, targets, *, rng, samples=1, loss="mse", mask=No
     A = [np.zeros((B, lin.D, R, n)) for n in net.sizes]
     g = [np.zeros((R, n_pre[q], n)) for q, n in enumerate(net.sizes)]
     for t in range(T):
+        interrupt.check_inner()
         for q, n in enumerate(net.sizes):
             zeta = lin.p[q]["zeta"]
             inj = np.broadcast_to(np.diag(zeta), (B, n, n))

@@ -20,6 +20,8 @@ Cost per trial and step: one Jacobian-vector and one vector-Jacobian product, ti
 """
 import numpy as np
 
+from .. import interrupt
+
 from ..errors import ConfigError, MemoryLimitError
 from .common import finish, forward_errors, readout_grad
 from .rtrl import DEFAULT_MAX_BYTES, _params
@@ -65,6 +67,7 @@ def uoro_samples(net, inputs, targets, *, rng, samples=1, loss="mse", mask=None,
     th = [np.zeros((B, R) + s) for _, _, s in lin.params]
     grads = [np.zeros((R,) + s) for _, _, s in lin.params]
     for t in range(T):
+        interrupt.check_inner()
         nu = signs(rng, (B, lin.D, R))
         ds = lin.jvp(t, s_t)
         nui = lin.vjp_immediate(t, nu)
