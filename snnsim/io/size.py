@@ -14,8 +14,9 @@ How the estimate is computed (bytes):
   a run that spikes faster than that and outgrows the disk still stops cleanly with "no space
   left on the device", keeping the output written so far;
 * weights, the training log (one row of ``8 + n_layers`` float64 per iteration), checkpoints
-  (weights and optimiser state, four copies), the final recorded trial of ``train``, and
-  ``OVERHEAD_BYTES`` of metadata.
+  (weights and two optimiser moments per checkpoint: the space of a replaced checkpoint is
+  not reused by HDF5), the final recorded trial of ``train``, and ``OVERHEAD_BYTES`` of
+  metadata.
 """
 import errno
 import math
@@ -105,9 +106,12 @@ def train_output_bytes(data):
                                      **{k: v for k, v in data["task"].items() if k != "name"})
     weights = _weights(data)
     log = tr["iterations"] * (8 + len(data["layer"])) * 8
+    # every checkpoint rewrites weights and optimiser moments; HDF5 does not reuse the space
+    # of the datasets it replaces, so the file grows by about one checkpoint each time
+    checkpoints = (tr["iterations"] // tr["checkpoint_every"] if tr["checkpoint_every"] else 0) + 1
     final = steps * (sum(2 * min(layer["n"], 8) * 8 for layer in data["layer"]) + 3 * n_out * 8)
     final += sum(_spikes(steps, 1, layer["n"], NOMINAL_RATE_HZ, net["dt"]) for layer in data["layer"])
-    return int(OVERHEAD_BYTES + 5 * weights + log + final)
+    return int(OVERHEAD_BYTES + weights + 3 * weights * checkpoints + log + final)
 
 
 def check_output_size(out, nbytes, max_output=None, *, hint="fewer steps, [record] every/variables"):
