@@ -84,7 +84,11 @@ class PoissonInput:
 
     def __init__(self, rates_hz, n_in, steps=None, field="inputs.rate"):
         self.n_in = V.count("inputs.n", n_in)
-        rates = np.asarray(rates_hz, dtype=np.float64)
+        try:
+            rates = np.asarray(rates_hz, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ConfigError(field, f"must be a rate in Hz or {self.n_in} rates, got "
+                                     f"{rates_hz!r:.60}") from None
         if rates.ndim == 0:
             rates = np.full(self.n_in, float(rates))
         if rates.shape != (self.n_in,):

@@ -1,6 +1,7 @@
 """Gradient fidelity: cosine similarity and relative error of each rule's gradient against BPTT."""
 import numpy as np
 
+from ..errors import ConfigError
 from .rules import parse_rule, run_rule
 
 
@@ -15,6 +16,10 @@ def compare(g, ref):
 
 def fidelity(net, inputs, targets, rules, **kw):
     """Rows (rule, weight, cosine, rel_error, norm) for every rule and weight matrix vs BPTT."""
+    if isinstance(rules, str) or not isinstance(rules, (list, tuple)) \
+            or not all(isinstance(r, str) for r in rules):
+        raise ConfigError("rules", f"must be a list of rule names, e.g. ['eprop', 'rtrl'], "
+                                   f"got {rules!r:.60}")
     for r in rules:
         parse_rule(r)
     _, ref, _ = run_rule(net, inputs, targets, "bptt", **{k: v for k, v in kw.items()
