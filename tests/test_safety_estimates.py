@@ -130,3 +130,15 @@ def test_sweep_estimate_refused_before_any_point(tmp_path, write_config, invoke)
     assert not (tmp_path / "out").exists()
     line = one_line(invoke("sweep", sweep, "--max-output", "1M"), 2)
     assert line.startswith("Error: --max-output: 1 MiB is exceeded")
+
+
+def test_train_output_estimate_covers_the_written_file(tmp_path, config, invoke):
+    """Checkpoint rewrites make the file grow (HDF5 does not reuse their space): the estimate
+    counts them, so it stays above the real size."""
+    from snnsim.config import load_config
+    from snnsim.io.size import train_output_bytes
+    cfg = config("cli_train", {"train.iterations": 40, "train.checkpoint_every": 1})
+    out = tmp_path / "t.h5"
+    assert invoke("train", cfg, "-o", out, "-q").exit_code == 0
+    est = train_output_bytes(load_config(cfg).data)
+    assert out.stat().st_size <= est <= 4 * out.stat().st_size + OVERHEAD_BYTES

@@ -141,8 +141,8 @@ def command(config, out, resume, iterations, rule, seed, overwrite, max_output, 
             shard = comm.shard(comm.global_batch)          # refuses batch < ranks
             shard_frac = (shard.stop - shard.start) / comm.global_batch
             comm.limit_threads()
-        check_output_size(resume or out, train_output_bytes(cfg.data), max_output,
-                          hint="fewer train.iterations")
+        grow = train_output_bytes(cfg.data) - (Path(resume).stat().st_size if resume else 0)
+        check_output_size(resume or out, max(0, grow), max_output, hint="fewer train.iterations")
         net = build_network(cfg)
         trainer = make_trainer(cfg, net, comm=comm)
 

@@ -13,7 +13,8 @@ How the estimate is computed (bytes):
   configured rate. Spikes depend on the dynamics, so this part is an estimate, not a bound:
   a run that spikes faster than that and outgrows the disk still stops cleanly with "no space
   left on the device", keeping the output written so far;
-* weights, the training log (one row of ``8 + n_layers`` float64 per iteration), checkpoints
+* weights, the training log (one row of ``8 + n_layers`` float64 per iteration, two more per
+  weight matrix with ``train.fidelity_every``), checkpoints
   (weights and two optimiser moments per checkpoint: the space of a replaced checkpoint is
   not reused by HDF5), the final recorded trial of ``train``, and ``OVERHEAD_BYTES`` of
   metadata.
@@ -105,7 +106,9 @@ def train_output_bytes(data):
     steps, n_in, n_out = trial_shape(data["task"]["name"], dt=net["dt"],
                                      **{k: v for k, v in data["task"].items() if k != "name"})
     weights = _weights(data)
-    log = tr["iterations"] * (8 + len(data["layer"])) * 8
+    n_matrices = 1 + sum(1 + bool(layer["recurrent"]) for layer in data["layer"])
+    columns = 8 + len(data["layer"]) + (2 * n_matrices if tr["fidelity_every"] else 0)
+    log = tr["iterations"] * columns * 8
     # every checkpoint rewrites weights and optimiser moments; HDF5 does not reuse the space
     # of the datasets it replaces, so the file grows by about one checkpoint each time
     checkpoints = (tr["iterations"] // tr["checkpoint_every"] if tr["checkpoint_every"] else 0) + 1
