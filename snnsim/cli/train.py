@@ -4,7 +4,8 @@ Per-iteration loss/accuracy/rates go to ``/training`` while training runs, check
 (weights, optimiser and generator states) to ``/checkpoint`` every ``train.checkpoint_every``
 iterations; ``--resume train.h5`` continues from the last checkpoint, in place, and ends
 bit-identical to a run that was never interrupted. At the end the final weights go to
-``/weights`` and one recorded evaluation batch (spikes, v, A, readout, target) to
+``/weights`` (and a last checkpoint, so that ``--resume`` with more iterations can extend
+any finished run) and one recorded evaluation batch (spikes, v, A, readout, target) to
 ``/spikes`` and ``/report`` for ``snnsim plot``.
 
 ``--mpi`` (under ``mpiexec -n K``): data-parallel training (see :mod:`snnsim.parallel`);
@@ -22,12 +23,12 @@ import click
 import numpy as np
 
 from .._version import __version__
-from ..config import build_network, load_config, validate
+from ..config import build_network, load_config
 from ..config_train import make_trainer
 from ..errors import ConfigError, DivergenceError
 from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..parallel import MPIComm, RootFailed
-from ..trained import stored_config
+from ..trained import file_config, stored_config
 from ..io.training import TrainLog, load_checkpoint, save_checkpoint, truncate_log
 from .options import (RunFailed, UserError, config_argument, one_line, overwrite_option,
                       quiet_option, seed_option, user_errors)
@@ -77,16 +78,6 @@ def _run_part(cfg):
     return out
 
 
-def _stored_run_config(resume, overrides):
-    """The validated training config stored in ``resume`` (root attribute ``config``), with
-    the command line's overrides applied."""
-    raw = {k: v for k, v in stored_config(resume).items() if k in RUN_SECTIONS}
-    for layer in raw.get("layer", []) if isinstance(raw.get("layer"), list) else []:
-        if isinstance(layer, dict):
-            layer.pop("n", None)   # derived by validation
-    return validate(raw, base_dir=Path(resume).resolve().parent, overrides=overrides)
-
-
 def _load(config, resume, iterations, rule, seed, comm=None):
     """The validated config of a new run (CONFIG.toml) or of a resumed one (the config stored
     in the file; a CONFIG.toml given too must define the same run)."""
@@ -95,17 +86,18 @@ def _load(config, resume, iterations, rule, seed, comm=None):
         return _require_train(load_config(config, overrides=overrides))
     if comm is not None:   # rank 0 first (opening may repair a killed run's file), then the others
         comm.root_only(lambda: stored_config(resume))
-    stored = _require_train(_stored_run_config(resume, None))
+    stored = _require_train(file_config(resume, sections=RUN_SECTIONS))
     if config is None:
-        cfg, where = _require_train(_stored_run_config(resume, overrides)), "on the command line"
+        where = "on the command line"
+        cfg = _require_train(file_config(resume, sections=RUN_SECTIONS, overrides=overrides))
     else:
-        cfg, where = _require_train(load_config(config, overrides=overrides)), f"in {config}"
+        where = f"in {config}"
+        cfg = _require_train(load_config(config, overrides=overrides))
     diff = _first_difference(_run_part(stored), _run_part(cfg))
     if diff is not None:
         field, old, new = diff
-        raise UserError(f"--resume {resume}: different config: {field} is {json.dumps(old)} "
-                        f"in the file but "
-                        f"{json.dumps(new)} {where} (only train.iterations and "
+        raise UserError(f"--resume {resume}: different config: {field} is {json.dumps(old)} in "
+                        f"the file but {json.dumps(new)} {where} (only train.iterations and "
                         "train.checkpoint_every may change on resume)")
     return cfg
 
@@ -206,8 +198,8 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
     New run:      snnsim train CONFIG.toml --out TRAIN.h5
     Continue one: snnsim train --resume TRAIN.h5 [--iterations N]
 
-    --resume continues in place from the file's last checkpoint (an interrupted run always
-    has one) and ends bit-identical to an uninterrupted run. It uses the config stored in
+    --resume continues in place from the file's last checkpoint (an interrupted or finished
+    run always has one) and ends bit-identical to an uninterrupted run. It uses the config stored in
     the file; if CONFIG.toml is given too, it must validate to the same run (the first
     differing field is named, exit code 2): only train.iterations and
     train.checkpoint_every may change (the stored config is updated), --rule and --seed
@@ -323,8 +315,7 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
         if writer is None:   # not rank 0: the file and the summary are rank 0's
             return
         log.flush()
-        if tr["checkpoint_every"]:
-            save_checkpoint(writer, trainer, log)
+        save_checkpoint(writer, trainer, log)   # whatever checkpoint_every: --resume can extend it
         for name, w in net.weights().items():
             writer.write_dataset(f"weights/{name}", w, units="1")
         test = trainer.test(tr["test_batch"]) if trainer.test_task else {}
