@@ -121,10 +121,15 @@ def _load_npy(f, value, base_dir):
     if not is_file:
         raise ConfigError(f, f"no such file: {p}")
     try:
-        return np.load(p, mmap_mode="r", allow_pickle=False)
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # any reader failure is a user error about this field
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f, f"cannot read {p} as .npy ({msg})") from None
+    if not isinstance(arr, np.ndarray):   # np.load opens an .npz archive whatever its name
+        arr.close()
+        raise ConfigError(f, f"{p} is an .npz archive, not a .npy array (write one array "
+                             "with numpy.save)")
+    return arr
 
 
 def _input(path, t, ctx):

@@ -3,7 +3,7 @@
 - ``SpikeInput(array)``: (batch, T, n_in) array of 0/1 spikes.
 - ``CurrentInput(array)``: (batch, T, n_in) analogue values, fed through the input weights
   like spikes (the event-driven kernel skips exact zeros only).
-- ``PoissonInput(rates_hz, n_in)``: independent Poisson spike trains, P(spike in dt) = rate*dt/1000,
+- ``PoissonInput(rate, n_in)``: independent Poisson spike trains, P(spike in dt) = rate*dt/1000,
   drawn from the ``numpy.random.Generator`` passed to ``block``.
 """
 import numpy as np
@@ -70,30 +70,40 @@ class PoissonInput:
 
     Parameters
     ----------
-    rates_hz : float or array (n_in,)
-        Rate of every input channel (Hz).
-    n_in : int
-        Number of input channels.
+    rate : float or array (n_in,)
+        Rate of every input channel (Hz, >= 0; NEST's ``poisson_generator.rate``).
+    n_in : int, optional
+        Number of input channels (default: the length of ``rate``, or for a scalar rate
+        the ``n_in`` of the network it is simulated with).
     steps : int, optional
         Default number of steps.
     field : str
-        Name used in error messages.
+        Name used in error messages (``rate``; ``input.rate`` for a config).
+
+    A rate that is not a number >= 0 (e.g. ``rate="x"``) is a one-line
+    :class:`~snnsim.ConfigError` naming ``field``.
     """
 
     kind = "poisson"
 
-    def __init__(self, rates_hz, n_in, steps=None, field="inputs.rate"):
-        self.n_in = V.count("inputs.n", n_in)
-        rates = np.asarray(rates_hz, dtype=np.float64)
-        if rates.ndim == 0:
-            rates = np.full(self.n_in, float(rates))
-        if rates.shape != (self.n_in,):
-            raise ConfigError(field, f"must be a scalar or {self.n_in} rates, got shape {rates.shape}")
-        if not np.all(np.isfinite(rates)) or np.any(rates < 0):
-            raise ConfigError(field, "rates must be finite and >= 0 Hz")
-        self.rates = rates
-        self.steps = steps
-        self.batch = None
+    def __init__(self, rate, n_in=None, steps=None, field="rate"):
+        self.field, self.steps, self.batch = field, steps, None
+        try:
+            ndim = np.ndim(np.asarray(rate, dtype=object))
+        except ValueError:   # a ragged nest
+            raise ConfigError(field, "must be a number or a list of numbers (Hz)") from None
+        if n_in is None and ndim == 0:   # bound to the network's n_in by as_source
+            self.rate, self.n_in, self.rates = V.positive(field, rate, allow_zero=True), None, None
+            return
+        if n_in is None and ndim == 1:
+            n_in = len(rate)
+        self.n_in = V.count("n_in", n_in)
+        self.rates = V.per_neuron(field, rate, self.n_in, check=V.positive, allow_zero=True)
+        self.rate = rate
+
+    def __repr__(self):
+        rate = self.rate if self.rates is None or np.ndim(self.rate) == 0 else "[...]"
+        return f"PoissonInput(rate={rate}, n_in={self.n_in})"
 
     def block(self, t0, k, batch, rng, dtype, dt=1.0):
         p = np.minimum(self.rates * dt * 1e-3, 1.0)
@@ -102,7 +112,9 @@ class PoissonInput:
 
 def as_source(inputs, n_in):
     """Wrap an array (spikes if it holds only 0/1, otherwise analogue) or check a source."""
-    if isinstance(inputs, (ArrayInput, PoissonInput)):
+    if isinstance(inputs, PoissonInput) and inputs.n_in is None:   # a scalar rate: every input
+        src = PoissonInput(inputs.rate, n_in, inputs.steps, inputs.field)
+    elif isinstance(inputs, (ArrayInput, PoissonInput)):
         src = inputs
     else:
         arr = V.array("inputs", inputs, (None, None, None))

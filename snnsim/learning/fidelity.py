@@ -1,6 +1,7 @@
 """Gradient fidelity: cosine similarity and relative error of each rule's gradient against BPTT."""
 import numpy as np
 
+from ..errors import ConfigError
 from .rules import parse_rule, run_rule
 
 
@@ -14,7 +15,29 @@ def compare(g, ref):
 
 
 def fidelity(net, inputs, targets, rules, **kw):
-    """Rows (rule, weight, cosine, rel_error, norm) for every rule and weight matrix vs BPTT."""
+    """Rows (rule, weight, cosine, rel_error, norm) for every rule and weight matrix vs BPTT.
+
+    Parameters
+    ----------
+    net : snnsim.Network
+    inputs, targets : ndarray (B, T, n_in) and (B, T, n_out)
+        Input spikes or currents, target readout.
+    rules : str or sequence of str
+        Rule names (see :mod:`snnsim.learning.rules`); one name is one rule. Anything else
+        (e.g. ``rules=5``) is a :class:`~snnsim.ConfigError` naming ``rules``.
+    **kw
+        Keywords of :func:`~snnsim.learning.rules.run_rule` (``loss``, ``mask``, ``rng``, ...).
+
+    Returns
+    -------
+    list of dict
+        One row per rule and weight matrix: ``cosine`` similarity and ``rel_error``
+        ||g - g_bptt|| / ||g_bptt|| (dimensionless), ``norm`` ||g||.
+    """
+    rules = [rules] if isinstance(rules, str) else rules
+    if not isinstance(rules, (list, tuple)) or not rules:
+        raise ConfigError("rules", f"must be a rule name or a non-empty list of rule names, "
+                                   f"got {type(rules).__name__} {rules!r}"[:200])
     for r in rules:
         parse_rule(r)
     _, ref, _ = run_rule(net, inputs, targets, "bptt", **{k: v for k, v in kw.items()

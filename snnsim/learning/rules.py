@@ -67,7 +67,8 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
     inputs, targets : arrays (B, T, n_in) and (B, T, n_out)
     rule : str
         A rule name (see the module docstring).
-    loss : {"mse", "cross_entropy"}
+    loss : {"mse", "ce"}
+        Mean squared error or cross-entropy (any other name is a ConfigError).
     mask : array (B, T) or None
         Steps that enter the loss.
     rng : numpy.random.Generator, optional

@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import validate as V
-from ..learning.loss import LOSSES
+from ..learning.loss import check_loss
 
 
 @dataclass
@@ -36,7 +36,7 @@ class TaskData:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        V.choice("loss", self.loss, list(LOSSES))
+        check_loss(self.loss)
         for name in ("inputs", "targets"):
             arr = getattr(self, name)
             if np.ndim(arr) != 3:
