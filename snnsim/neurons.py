@@ -9,6 +9,12 @@ LIF and ALIF follow Bellec et al. 2020 (Nat. Commun. 11:3625) and NEST's
     pseudo-derivative psi = gamma / v_th * max(0, 1 - |v - A| / v_th)
 Readout: y^t = kappa y^{t-1} + W_out z^t with kappa = exp(-dt/tau_out) (tau_out = 0: kappa = 0).
 A LIF is an ALIF with beta = 0; a layer may mix several populations.
+
+Units: times in ms, rates in Hz. The membrane potential v, the threshold v_th and A have no
+physical unit: v is measured in whatever units v_th is given in (Bellec et al. use 0.01-0.6;
+v_th = 15 means mV only if you read it so). Output files say so with the units string
+:data:`V_UNITS`; a, z and the readout y are dimensionless ("1"); the pseudo-derivative psi
+is per unit of v.
 """
 from dataclasses import dataclass, field
 
@@ -16,6 +22,10 @@ import numpy as np
 
 from . import validate as V
 from .errors import ConfigError
+
+#: the ``units`` attribute of v and A in output files (and their plot label): v is measured
+#: in the units of the threshold v_th, which has no fixed physical unit
+V_UNITS = "units of v_th"
 
 
 def check_smooth_t_ref(field, t_ref):

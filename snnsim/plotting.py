@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError
+from .neurons import V_UNITS
 
 DPI = 120
 WIDTH_IN = 11.0          # figure width (inches)
@@ -291,7 +292,7 @@ def draw_traces(ax, run, pop: str, *, batch: int = 0, neurons: int = 5,
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False, borderaxespad=0.0)
     # v has no physical unit in snnsim: it is measured in the units of the threshold v_th
-    ax.set_ylabel("v, A (units of v_th)")
+    ax.set_ylabel(f"v, A ({V_UNITS})")
     what = "membrane potential v (solid), threshold A (dashed)" if a is not None \
         else "membrane potential v"
     ax.set_title(f"{pop}: {what}, trial {batch}", loc="left", fontsize=10)
