@@ -12,6 +12,8 @@ message starts with the dotted field path, e.g. ``layer[0].population[1].tau_m: 
 Seeding: ``network.seed`` (default 0) feeds one ``numpy.random.SeedSequence``; its first
 child draws the weights, its second the input (Poisson spikes). No global seeds.
 """
+from __future__ import annotations
+
 import copy
 import json
 import os
@@ -20,6 +22,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -215,7 +218,7 @@ class Config:
     base_dir: Path = Path(".")
     input_array: np.ndarray | None = field(default=None, repr=False)
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(self.data, sort_keys=True)
 
     def __getitem__(self, key):
@@ -318,7 +321,7 @@ def parse_toml(path):
         raise ConfigError(name, "invalid TOML: tables or arrays nested too deeply") from None
 
 
-def load_config(path, *, overrides=None):
+def load_config(path: str | os.PathLike, *, overrides: dict[str, Any] | None = None) -> Config:
     """Parse and validate a TOML file; relative input paths are relative to its folder."""
     raw = parse_toml(path)
     return validate(raw, base_dir=Path(path).resolve().parent, path=path, overrides=overrides)
@@ -339,7 +342,7 @@ def build_network(config):
                    rng=np.random.default_rng(w_seq))
 
 
-def build(config):
+def build(config: Config) -> Built:
     """Construct the Network, input source and input Generator of a validated Config."""
     d = config.data
     if "input" not in d:
@@ -347,10 +350,12 @@ def build(config):
     net = build_network(config)
     in_seq = np.random.SeedSequence(d["network"]["seed"]).spawn(2)[1]
     inp = d["input"]
+    source: PoissonInput | SpikeInput | CurrentInput
     if inp["type"] == "poisson":
         source = PoissonInput(inp["rate"], d["network"]["n_in"], field="input.rate")
     else:
         cls = SpikeInput if inp["type"] == "spikes" else CurrentInput
+        assert config.input_array is not None   # validate() loads it for these types
         source = cls(np.asarray(config.input_array[:, :inp["steps"]]), field="input.path")
     return Built(network=net, source=source, steps=inp["steps"], batch=inp["batch"],
                  rng=np.random.default_rng(in_seq), config=config)

@@ -27,11 +27,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigError
 from .neurons import V_UNITS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 120
 WIDTH_IN = 11.0          # figure width (inches)
@@ -505,7 +509,7 @@ def plot_run(path: str | os.PathLike, out_png: str | os.PathLike, *, batch: int 
 
 
 def plot(path: str | os.PathLike, out: str | os.PathLike | None = None, *, batch: int = 0,
-         neurons: int = 5, t_max: float | None = None):
+         neurons: int = 5, t_max: float | None = None) -> Figure:
     """Plot an snnsim output file (``snnsim.plot``): the figure of ``snnsim plot``.
 
     Parameters

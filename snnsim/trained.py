@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .network import Network
 
 WEIGHT_GROUPS = ("weights", "checkpoint/weights")
 
@@ -110,7 +115,7 @@ def load_trained(path: str | os.PathLike):
     return net, cfg, group
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> tuple[Network, Config]:
     """Load the (trained) network stored in an output file.
 
     Parameters

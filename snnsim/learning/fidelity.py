@@ -1,8 +1,16 @@
 """Gradient fidelity: cosine similarity and relative error of each rule's gradient against BPTT."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
 from .rules import parse_rule, run_rule
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 
 def compare(g, ref):
@@ -14,7 +22,8 @@ def compare(g, ref):
     return cos, rel
 
 
-def fidelity(net, inputs, targets, rules, **kw):
+def fidelity(net: Network, inputs: ArrayLike, targets: ArrayLike, rules: str | Sequence[str],
+             **kw: Any) -> list[dict[str, Any]]:
     """Rows (rule, weight, cosine, rel_error, norm) for every rule and weight matrix vs BPTT.
 
     Parameters

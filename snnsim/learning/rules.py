@@ -28,7 +28,13 @@ Rule names (default reset convention in brackets, see ``options``; ``reset=`` ov
   ostl                 online spatio-temporal learning (ostl.py)
   eprop-reward         reward-based e-prop, actor-critic (eprop_reward.py; rewards, not targets)
 """
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import validate as V
 from ..errors import ConfigError
@@ -36,6 +42,9 @@ from .bptt import bptt
 from .eprop import eprop
 from .options import RuleOptions
 from .rtrl import forward_mode
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 FIXED = ("bptt", "rtrl", "eprop", "deep-eprop", "deep-eprop-spatial", "deep-eprop-onehop")
 TAXONOMY = ("uoro", "kf-rtrl", "rflo", "ostl", "eprop-reward")   # more rules: taxonomy.py
@@ -107,7 +116,8 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
     return forward_mode(net, inputs, targets, order=order, reset=reset, **common, **fm_kw)
 
 
-def gradients(net, inputs, targets, rule="bptt", **kw):
+def gradients(net: Network, inputs: ArrayLike, targets: ArrayLike, rule: str = "bptt",
+              **kw: Any) -> dict[str, np.ndarray]:
     """Per-weight-matrix gradients (dict name -> array in (pre, post) layout) of the named rule
     (keywords as :func:`run_rule`)."""
     return run_rule(net, inputs, targets, rule, **kw)[1]

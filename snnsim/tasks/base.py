@@ -1,4 +1,6 @@
 """The container every bundled task returns."""
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -52,15 +54,15 @@ class TaskData:
                 f"loss={self.loss!r}{labels})")
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         return self.inputs.shape[2]
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         return self.targets.shape[2]
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         return self.inputs.shape[1]
 
 
