@@ -26,11 +26,11 @@ from .._version import __version__
 from ..config import build_network, load_config
 from ..config_train import make_trainer
 from ..errors import ConfigError, DivergenceError
+from ..trained import file_config, stored_config
 from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..parallel import MPIComm, RootFailed
-from ..trained import file_config, stored_config
 from ..io.training import TrainLog, load_checkpoint, save_checkpoint, truncate_log
-from .options import (RunFailed, UserError, config_argument, one_line, overwrite_option,
+from .options import (RunFailed, UserError, one_line, overwrite_option,
                       quiet_option, seed_option, user_errors)
 from .signals import Interrupted, stop_on_signals
 
