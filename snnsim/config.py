@@ -322,7 +322,22 @@ def parse_toml(path):
 
 
 def load_config(path: str | os.PathLike, *, overrides: dict[str, Any] | None = None) -> Config:
-    """Parse and validate a TOML file; relative input paths are relative to its folder."""
+    """Parse and validate a TOML config file.
+
+    Parameters
+    ----------
+    path : path
+        The TOML file; relative input paths in it (``input.path``) are relative to its folder.
+    overrides : dict, optional
+        Dotted keys -> values applied before validation (``{"train.iterations": 10}``;
+        ``None`` values are ignored).
+
+    Returns
+    -------
+    Config
+        The validated config; a bad value is a one-line :class:`~snnsim.ConfigError` naming
+        the field.
+    """
     raw = parse_toml(path)
     return validate(raw, base_dir=Path(path).resolve().parent, path=path, overrides=overrides)
 
@@ -343,7 +358,19 @@ def build_network(config):
 
 
 def build(config: Config) -> Built:
-    """Construct the Network, input source and input Generator of a validated Config."""
+    """Construct the Network, input source and input Generator of a validated Config.
+
+    Parameters
+    ----------
+    config : Config
+        A validated config with an ``[input]`` section.
+
+    Returns
+    -------
+    Built
+        ``network``, ``source`` (the input), ``steps``, ``batch``, ``rng`` (the input's
+        Generator, from ``network.seed``) and ``config``.
+    """
     d = config.data
     if "input" not in d:
         raise ConfigError("input", "section is required to simulate ([input])")

@@ -195,7 +195,20 @@ def to_nir(net: Network, *, metadata: dict[str, Any] | None = None) -> Any:
 
 
 def export_nir(train_file: str | os.PathLike, out: str | os.PathLike) -> Any:
-    """Write the trained network of ``train_file`` to the NIR file ``out``; returns the graph."""
+    """Write the trained network of ``train_file`` to the NIR file ``out``.
+
+    Parameters
+    ----------
+    train_file : path
+        An snnsim output file with a config and weights (e.g. of ``snnsim train``).
+    out : path
+        The NIR (HDF5) file to write; times in seconds (NIR's unit).
+
+    Returns
+    -------
+    nir.NIRGraph
+        The graph written (see :func:`to_nir`).
+    """
     nir = _nir()
     net, _, group = load_trained(train_file)
     graph = to_nir(net, metadata={"weights_from": f"{Path(train_file).name}:/{group}"})

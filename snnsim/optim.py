@@ -152,9 +152,18 @@ class Adam(SGD):
 
 
 def make_optimizer(name: str = "adam", **kw: Any) -> SGD:
-    """An optimiser by name: ``"sgd"`` (:class:`SGD`) or ``"adam"`` (:class:`Adam`).
+    """An optimiser by name.
 
-    Keyword arguments go to its constructor (e.g. ``lr``).
+    Parameters
+    ----------
+    name : {"sgd", "adam"}
+        :class:`SGD` or :class:`Adam`.
+    **kw
+        Its constructor's arguments (e.g. ``lr``, a number or a dict per weight group).
+
+    Returns
+    -------
+    SGD or Adam
     """
     V.choice("optimizer.name", name, list(OPTIMIZERS))
     return {"sgd": SGD, "adam": Adam}[name](**kw)

@@ -118,6 +118,25 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
 
 def gradients(net: Network, inputs: ArrayLike, targets: ArrayLike, rule: str = "bptt",
               **kw: Any) -> dict[str, np.ndarray]:
-    """Per-weight-matrix gradients (dict name -> array in (pre, post) layout) of the named rule
-    (keywords as :func:`run_rule`)."""
+    """Per-weight-matrix gradients of the named rule, summed over the batch.
+
+    Parameters
+    ----------
+    net : snnsim.Network
+    inputs : array (B, T, n_in)
+        Input spikes (0/1) or currents per trial and step (dt ms each).
+    targets : array (B, T, n_out)
+        Target readout (``loss="mse"``) or one-hot classes (``loss="ce"``).
+    rule : str
+        A rule name (see the module docstring), e.g. ``"bptt"``, ``"eprop"``, ``"eprop-m1"``.
+    **kw
+        Keywords of :func:`run_rule`: ``loss`` ({"mse", "ce"}), ``mask``, ``rng``,
+        ``options`` or :class:`~snnsim.learning.options.RuleOptions` fields.
+
+    Returns
+    -------
+    dict
+        Weight name (e.g. ``"hidden.w_in"``) -> gradient dE/dW, (pre, post) layout, in units
+        of the loss per unit weight.
+    """
     return run_rule(net, inputs, targets, rule, **kw)[1]

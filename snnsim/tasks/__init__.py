@@ -22,7 +22,23 @@ TASKS: dict[str, Callable[..., TaskData]] = {
 
 
 def make_task(name: str, rng: np.random.Generator, **options: Any) -> TaskData:
-    """Generate a batch of the named task (options are the generator's keyword arguments)."""
+    """Generate a batch of the named task.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TASKS` (``"sine_wave"``, ``"evidence_accumulation"``,
+        ``"store_recall"``, ``"sequential_digits"``).
+    rng : numpy.random.Generator
+        Draws the batch.
+    **options
+        The task generator's keyword arguments (e.g. ``batch``, ``dt`` in ms); an unknown
+        one is a :class:`~snnsim.ConfigError` naming it.
+
+    Returns
+    -------
+    TaskData
+    """
     V.choice("task.name", name, list(TASKS))
     allowed = [p for p in inspect.signature(TASKS[name]).parameters if p != "rng"]
     V.unknown_keys("task", options, allowed)
