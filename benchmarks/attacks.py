@@ -99,6 +99,10 @@ class Ctx:
         self.base.mkdir()
         (self.base / "small.toml").write_text(SMALL)
         (self.base / "train.toml").write_text(TRAIN)
+        helptext = subprocess.run(self.cmd("run", "--help"), env=self.env, capture_output=True,
+                                  text=True).stdout
+        #: ("--max-output", "0") where the version has it (turns the estimate off)
+        self.no_estimate = ("--max-output", "0") if "--max-output" in helptext else ()
         for args in (("run", "small.toml", "-o", "base.h5", "-q"),
                      ("train", "train.toml", "-o", "train.h5", "-q")):
             res = self.run(*args, cwd=self.base)
@@ -274,7 +278,7 @@ def a3(ctx, d):
 def a4(ctx, d):
     before = digest(d / "base.h5")
     r = ctx.run("run", "small.toml", "--out", "base.h5", "--overwrite", "-q", "--steps", "200000",
-                "--max-output", "0", cwd=d, prefix=["prlimit", "--fsize=150000"])
+                *ctx.no_estimate, cwd=d, prefix=["prlimit", "--fsize=150000"])
     return r, digest(d / "base.h5") == before
 
 
@@ -282,7 +286,7 @@ def a4(ctx, d):
 def a4b(ctx, d):
     (d / "notes.txt").write_text("my notes\n")
     r = ctx.run("run", "small.toml", "--out", "notes.txt", "--overwrite", "-q", "--steps", "200000",
-                "--max-output", "0", cwd=d, prefix=["prlimit", "--fsize=150000"])
+                *ctx.no_estimate, cwd=d, prefix=["prlimit", "--fsize=150000"])
     return r, (d / "notes.txt").read_text() == "my notes\n"
 
 
@@ -294,7 +298,7 @@ def a5(ctx, d):
         return ("skip", "no mount namespace", 0.0), None
     script = (f'mount -t tmpfs -o size=256k tmpfs "{mnt}" && exec "$@"')
     r = ctx.run("run", "small.toml", "--out", mnt / "o.h5", "-q", "--steps", "200000",
-                "--max-output", "0", cwd=d, prefix=["unshare", "-m", "sh", "-c", script, "sh"])
+                *ctx.no_estimate, cwd=d, prefix=["unshare", "-m", "sh", "-c", script, "sh"])
     return r, None
 
 
@@ -310,7 +314,7 @@ def a5b(ctx, d):
 
 @attack("5c", "disk full during train (file size limit)")
 def a5c(ctx, d):
-    r = ctx.run("train", "train.toml", "--out", "t2.h5", "-q", "--max-output", "0", cwd=d,
+    r = ctx.run("train", "train.toml", "--out", "t2.h5", "-q", *ctx.no_estimate, cwd=d,
                 prefix=["prlimit", "--fsize=60000"])
     return r, not (d / "t2.h5").exists() or h5_status(d / "t2.h5") != "complete"
 

@@ -6,9 +6,12 @@ same layer (no autapses unless ``autapses=True``). ``p_in``/``p_rec`` < 1 draw a
 Bernoulli connectivity mask. ``delay=True`` inserts the one-step inter-layer delay
 (Bellec/NEST semantics: the layer sees the layer below one step late).
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import validate as V
 from .errors import ConfigError
@@ -82,10 +85,10 @@ class Layer:
         return f"Layer({self.name or '(unnamed)'!r}, n={self.n}: {pops}{''.join(', ' + o for o in opts)})"
 
     @property
-    def is_adaptive(self):
+    def is_adaptive(self) -> bool:
         return any(p.kind == "alif" for p in self.populations)
 
-    def params(self, dt, dtype):
+    def params(self, dt: float, dtype: DTypeLike) -> dict[str, np.ndarray]:
         """Concatenated per-neuron parameter arrays (float ``dtype``; ref_steps int64)."""
         parts = [p.params(dt) for p in self.populations]
         out = {}
@@ -98,7 +101,7 @@ class Layer:
                                                         f"(|value| > {np.finfo(dtype).max:.3g})")
         return out
 
-    def population_slices(self):
+    def population_slices(self) -> list[tuple[str, slice]]:
         """(name, slice) of each population inside the layer."""
         out, start = [], 0
         for p in self.populations:
@@ -106,7 +109,8 @@ class Layer:
             start += p.n
         return out
 
-    def init_weights(self, n_pre, rng, dtype):
+    def init_weights(self, n_pre: int, rng: np.random.Generator, dtype: DTypeLike
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None, np.ndarray | None]:
         """Draw (w_in, mask_in, w_rec, mask_rec) with N(0, 1/n_pre) scaled weights."""
         w_in = rng.standard_normal((n_pre, self.n)) * (self.w_in_scale / np.sqrt(n_pre))
         mask_in = None
