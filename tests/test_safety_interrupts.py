@@ -47,8 +47,8 @@ def test_gradcheck_interrupted_writes_nothing_and_reruns(tmp_path, config, invok
         _request_when_called(m, gradcheck, "run_rule", signum)
         res = invoke("gradcheck", config("cli_train"), "--rules", "eprop", "--out", out)
     assert res.exit_code == code, res.output
-    assert res.output.strip().splitlines() == [
-        f"interrupted by {signal.Signals(signum).name}; nothing written to {out}"]
+    lines = [ln for ln in res.output.strip().splitlines() if "compiling kernels" not in ln]
+    assert lines == [f"interrupted by {signal.Signals(signum).name}; nothing written to {out}"]
     assert not out.exists() and not list(tmp_path.glob(".*tmp"))
     res = invoke("gradcheck", config("cli_train"), "--rules", "eprop", "--out", out)
     assert res.exit_code == 0, res.output   # before: an empty 'running' file blocked the rerun
