@@ -51,7 +51,14 @@ def stored_config(path: str | os.PathLike) -> dict:
     with open_h5(path) as f:
         if "config" not in f.attrs:
             raise ConfigError(os.fspath(path), "holds no config (attr 'config'): not an snnsim file")
-        return json.loads(f.attrs["config"])
+        try:
+            data = json.loads(f.attrs["config"])
+        except (TypeError, ValueError):   # bytes/arrays, or not JSON
+            data = None
+        if not isinstance(data, dict):
+            raise ConfigError(os.fspath(path), "its attribute 'config' is not a JSON table: "
+                                               "crafted or damaged file")
+        return data
 
 
 def _stored_sections(data: dict, sections) -> dict:
