@@ -21,6 +21,7 @@ How the estimate is computed (bytes):
 """
 import errno
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -136,9 +137,12 @@ def check_output_size(out, nbytes, max_output=None, *, hint="fewer steps, [recor
     while not folder.exists() and folder != folder.parent:   # e.g. a sweep's out_dir-to-be
         folder = folder.parent
     try:
-        free = shutil.disk_usage(folder).free
+        usage = shutil.disk_usage(folder)
     except OSError:   # the folder is checked (and reported) when the file is created
         return
+    if usage.total == 0 or not os.access(folder, os.W_OK):
+        return   # not a place to write files (e.g. /proc, read-only): the writer says so
+    free = usage.free
     if nbytes > free:
         raise OSError(errno.ENOSPC, f"no space left on the device for --out {out}: {what}, more "
                                     f"than the {format_size(free)} free there; {advice}")
