@@ -1,0 +1,207 @@
+"""Kernels for layers with sparse (CSR) weights: forward pass and e-prop, O(synapses) per step.
+
+Weights are CSR by presynaptic entry (``snnsim.sparse``): the synapses of presynaptic entry i
+are s = indptr[i] .. indptr[i+1] - 1, with postsynaptic neuron j = indices[s] and weight
+data[s]. The equations are those of the dense kernels (Bellec et al. 2020, Nat. Commun.
+11:3625; ``forward.layer_run``, ``eprop.eprop_layer_block``, ``eprop_window``), restricted to
+the synapses that exist:
+
+    forward:  I_j^t = sum_{s: j(s) = j} data_s pre_{i(s)}^t      (event-driven: rows of active i)
+    trace engine, per synapse s = (i -> j), reset "detach":
+        eps_a^t = psi_j^{t-1} eps_v^{t-1} + (rho_j - psi_j^{t-1} beta_j) eps_a^{t-1}
+        eps_v^t = alpha_j eps_v^{t-1} + zeta_j pre_i^t
+        e^t     = psi_j^t (eps_v^t - beta_j eps_a^t)
+        H^t = a_hat H^{t-1} + e^t (lower layers), ebar^t = kappa ebar^{t-1} + (e^t | H^t | H^{t-1})
+        grad_s += L_j^t ebar^t,  esum_s += e^t
+      reset "local": eps_v^t = (alpha_j - v_th_j psi_j^{t-1}) eps_v^{t-1}
+                               + v_th_j beta_j psi_j^{t-1} eps_a^{t-1} + zeta_j pre_i^t
+    window engine: out_s += sum_t c_j^t pre_i^t with the per-neuron coefficients c of the
+      adjoint sweep (``eprop_window.adjoint_window``), per input event.
+
+Cost per step: forward O(sum of the out-degrees of active inputs + n); trace engine
+O(synapses); window engine O(events x out-degree) for the product. Memory O(synapses) per
+trial; nothing of size n_pre x n is allocated.
+"""
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
+
+
+@kernel(parallel=True)
+def sparse_layer_run(x, psi_out, in_ptr, in_idx, in_w, rec_ptr, rec_idx, rec_w, has_rec, alpha,
+                     zeta, v_th, beta, rho, gamma, ref_steps, surrogate, sigma, v, a, z, ref,
+                     z_out, v_out, a_out):
+    """``forward.layer_run`` with CSR weights: one layer over a block of K steps.
+
+    x: (B, K, n_in) input; in_ptr (n_in + 1), in_idx, in_w (nnz_in): input weights;
+    rec_ptr (n + 1), rec_idx, rec_w: recurrent weights (ignored unless has_rec).
+    State modified in place: v, a, z (B, n) (z holds z^{t-1} on entry), ref (B, n) int64.
+    Written: z_out, psi_out (B, K, n); v_out, a_out (B, K, n), or (B, 0, n) to skip them.
+    surrogate: 0 piecewise linear, 1 smooth (sigmoid of width sigma).
+    """
+    B, K, n_in = x.shape
+    n = v.shape[1]
+    inv_th = 1.0 / v_th
+    g_th = gamma / v_th
+    for b in prange(B):
+        cur = np.zeros(n, dtype=v.dtype)
+        vb = v[b].copy()
+        ab = a[b].copy()
+        zb = z[b].copy()
+        rb = ref[b].copy()
+        keep_va = v_out.shape[1] == K
+        for t in range(K):
+            cur[:] = 0.0
+            for i in range(n_in):
+                xi = x[b, t, i]
+                if xi != 0.0:
+                    for s in range(in_ptr[i], in_ptr[i + 1]):
+                        cur[in_idx[s]] += xi * in_w[s]
+            if has_rec:
+                for i in range(n):
+                    zi = zb[i]
+                    if zi != 0.0:
+                        for s in range(rec_ptr[i], rec_ptr[i + 1]):
+                            cur[rec_idx[s]] += zi * rec_w[s]
+            for j in range(n):
+                zp = zb[j]
+                vj = alpha[j] * vb[j] + zeta[j] * cur[j] - v_th[j] * zp
+                aj = rho[j] * ab[j] + zp
+                d = vj - (v_th[j] + beta[j] * aj)
+                vb[j] = vj
+                ab[j] = aj
+                rf = rb[j]
+                if surrogate == 1:
+                    if rf > 0:
+                        rb[j] = rf - 1
+                        zj = 0.0
+                        pj = 0.0
+                    else:
+                        zj = 1.0 / (1.0 + np.exp(-d / sigma))
+                        pj = zj * (1.0 - zj) / sigma
+                else:
+                    r = 1.0 - abs(d) * inv_th[j]
+                    inref = rf > 0
+                    spike = d >= 0.0 and not inref
+                    zj = 1.0 if spike else 0.0
+                    rb[j] = ref_steps[j] if spike else (rf - 1 if inref else 0)
+                    pj = 0.0 if inref else (g_th[j] * r if r > 0.0 else 0.0)
+                zb[j] = zj
+                z_out[b, t, j] = zj
+                psi_out[b, t, j] = pj
+            if keep_va:
+                v_out[b, t] = vb
+                a_out[b, t] = ab
+        v[b] = vb
+        a[b] = ab
+        z[b] = zb
+        ref[b] = rb
+
+
+@kernel(parallel=True)
+def sparse_eprop_block(pre, psi, sig, indptr, indices, alpha, zeta, beta, rho, kappa, adaptive,
+                       use_h, a_hat, delay, want_esum, psi_prev, ev, ea, hh, eb, grad, esum,
+                       reset_v_th=None):
+    """``eprop.eprop_layer_block`` over the synapses of a CSR pattern (trace engine).
+
+    pre: (B, K, n_pre) presynaptic entries [input, own z^{t-1}]; psi, sig: (B, K, n).
+    indptr (n_pre + 1), indices (nnz): the layer's synapses (its input rows, then its
+    recurrent rows). Modified in place: psi_prev (B, n); ev, eb, grad (B, nnz); ea when
+    adaptive; hh when use_h; esum when want_esum (else (1, 1) placeholders).
+    reset_v_th: None for reset "detach", or the thresholds v_th (n,) for reset "local".
+    """
+    B, K, n_pre = pre.shape
+    n = psi.shape[2]
+    for b in prange(B):
+        dec_a = np.empty(n, dtype=ev.dtype)
+        dvv = np.empty(n, dtype=ev.dtype)
+        dva = np.empty(n, dtype=ev.dtype)
+        for t in range(K):
+            for j in range(n):   # per-neuron coefficients of this step
+                pp = psi_prev[b, j]
+                dec_a[j] = rho[j] - pp * beta[j]
+                if reset_v_th is not None:
+                    dvv[j] = alpha[j] - reset_v_th[j] * pp
+                    dva[j] = reset_v_th[j] * beta[j] * pp
+            for i in range(n_pre):
+                x = pre[b, t, i]
+                for s in range(indptr[i], indptr[i + 1]):
+                    j = indices[s]
+                    p = psi[b, t, j]
+                    be = beta[j]
+                    zx = zeta[j] * x
+                    evo = ev[b, s]
+                    if reset_v_th is not None:
+                        if adaptive:
+                            eao = ea[b, s]
+                            evn = dvv[j] * evo + dva[j] * eao + zx
+                            ean = psi_prev[b, j] * evo + dec_a[j] * eao
+                            ea[b, s] = ean
+                            e = p * (evn - be * ean)
+                        else:
+                            evn = dvv[j] * evo + zx
+                            e = p * evn
+                    else:
+                        evn = alpha[j] * evo + zx
+                        if adaptive:
+                            ean = psi_prev[b, j] * evo + dec_a[j] * ea[b, s]
+                            ea[b, s] = ean
+                            e = p * (evn - be * ean)
+                        else:
+                            e = p * evn
+                    ev[b, s] = evn
+                    if use_h:
+                        h_old = hh[b, s]
+                        h_new = a_hat * h_old + e
+                        hh[b, s] = h_new
+                        src = h_old if delay else h_new
+                    else:
+                        src = e
+                    ebn = kappa * eb[b, s] + src
+                    eb[b, s] = ebn
+                    grad[b, s] += sig[b, t, j] * ebn
+                    if want_esum:
+                        esum[b, s] += e
+            for j in range(n):
+                psi_prev[b, j] = psi[b, t, j]
+
+
+@kernel(parallel=True)
+def csr_backproject(sig, out, indptr, indices, data):
+    """out[b, t, i] = sum_{s in row i} data[s] sig[b, t, indices[s]]: a signal on the
+    postsynaptic side mapped to the presynaptic entries through W (n_pre, n) in CSR.
+    sig (B, K, n); out (B, K, n_pre) written."""
+    B, K, n = sig.shape
+    n_pre = out.shape[2]
+    for b in prange(B):
+        for t in range(K):
+            for i in range(n_pre):
+                acc = 0.0
+                for s in range(indptr[i], indptr[i + 1]):
+                    acc += data[s] * sig[b, t, indices[s]]
+                out[b, t, i] = acc
+
+
+@kernel(parallel=True)
+def csr_window_product(coef, x, z, z0, indptr, indices, out):
+    """out[b, s] += sum_t c[b, t, j(s)] pre[b, t, i(s)] for every synapse s (window engine),
+    one pass over the synapses of each non-zero presynaptic entry.
+
+    coef (B, K, n): the adjoint sweep's coefficients; presynaptic entries: x (B, K, m), then
+    the layer's own z^{t-1}: z[b, t - 1] (z0[b] at t = 0), z (B, K, n_z), z0 (B, n_z)
+    (n_z = 0 without recurrence). indptr (m + n_z + 1), indices (nnz). out (B, nnz) in place.
+    """
+    B, K, n = coef.shape
+    m = x.shape[2]
+    mz = z.shape[2]
+    for b in prange(B):
+        for t in range(K):
+            for i in range(m + mz):
+                if i < m:
+                    v = x[b, t, i]
+                else:
+                    v = z[b, t - 1, i - m] if t > 0 else z0[b, i - m]
+                if v != 0.0:
+                    for s in range(indptr[i], indptr[i + 1]):
+                        out[b, s] += v * coef[b, t, indices[s]]
