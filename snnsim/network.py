@@ -224,6 +224,14 @@ class Network:
                 if isinstance(w, CSR):
                     yield f"{layer.name}.{kind}", w
 
+    def weights_shape(self, name):
+        """(pre, post) shape of weight matrix ``name`` (dense or sparse)."""
+        for l, layer in enumerate(self.layers):
+            for kind, w in (("w_in", self.w_in[l]), ("w_rec", self.w_rec[l])):
+                if name == f"{layer.name}.{kind}" and w is not None:
+                    return w.shape
+        V.choice("weights", name, self.weight_names())
+
     def set_connectivity(self, new):
         """Replace the synapses of sparse weight matrices: dict name -> (indptr, indices)
         (sizes checked, one-line ConfigError naming the field); their weights become 0 until

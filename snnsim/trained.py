@@ -40,6 +40,41 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], str]:
         return {k: f[group][k][()] for k in f[group]}, group
 
 
+def load_connectivity(path: str | os.PathLike, group: str, net) -> dict:
+    """Synapses of ``net``'s sparse layers stored next to the weights group ``group``
+    (``/connectivity`` or ``/checkpoint/connectivity``): name -> (indptr, indices).
+
+    Sizes are checked against the network before anything is read (indptr: n_pre + 1
+    integers; indices: at most n_pre x n integers); the values are checked by
+    :meth:`~snnsim.Network.set_connectivity`. A sparse layer without stored synapses is a
+    one-line ConfigError.
+    """
+    from .io import open_h5
+    where = group.replace("weights", "connectivity")
+    out = {}
+    with open_h5(path) as f:
+        for name, (indptr, _) in net.connectivity().items():
+            g = f.get(f"{where}/{name}")
+            if g is None or "indptr" not in g or "indices" not in g:
+                raise ConfigError(os.fspath(path), f"holds no /{where}/{name} (indptr, indices) "
+                                                   f"for the sparse weights {name}")
+            n_pre, n = len(indptr) - 1, net.weights_shape(name)[1]
+            ip, ix = g["indptr"], g["indices"]
+            if ip.shape != (n_pre + 1,) or len(ix.shape) != 1 or ix.shape[0] > n_pre * n:
+                raise ConfigError(f"{os.fspath(path)}:/{where}/{name}",
+                                  f"indptr must have {n_pre + 1} entries and indices at most "
+                                  f"{n_pre * n}, got {ip.shape} and {ix.shape}")
+            out[name] = (ip[()], ix[()])
+    return out
+
+
+def _set_stored(net, path, weights, group):
+    """Copy stored connectivity (sparse layers) and weights into ``net``."""
+    if net.connectivity():
+        net.set_connectivity(load_connectivity(path, group, net))
+    net.set_weights(weights)
+
+
 def stored_config(path: str | os.PathLike) -> dict:
     """The config (parsed JSON of the root attribute ``config``) of an output file."""
     from .io import open_h5
@@ -78,7 +113,7 @@ def load_trained(path: str | os.PathLike):
     cfg = network_config(stored_config(path))
     weights, group = load_weights(path)
     net = build_network(cfg)
-    net.set_weights(weights)
+    _set_stored(net, path, weights, group)
     return net, cfg, group
 
 
@@ -114,6 +149,8 @@ def set_weights_from(net, path: str | os.PathLike) -> str:
     another shape.
     """
     weights, group = load_weights(path)
+    if net.connectivity():   # sparse layers: the stored synapses first (they fix the shapes)
+        net.set_connectivity(load_connectivity(path, group, net))
     mine = net.weights()
     missing = sorted(set(mine) - set(weights))
     extra = sorted(set(weights) - set(mine))

@@ -271,6 +271,9 @@ class Trainer:
     def state(self):
         """Everything needed to resume bit-identically (arrays + JSON-able scalars)."""
         arrays = {f"weights/{k}": v.copy() for k, v in self.net.weights().items()}
+        for k, (indptr, indices) in self.net.connectivity().items():   # sparse layers
+            arrays.update({f"connectivity/{k}/indptr": indptr.copy(),
+                           f"connectivity/{k}/indices": indices.copy()})
         arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in self.optimizer.state().items()})
         if self.learner is not None and self.learner.feedback_w is not None:
             for name, b in self.learner.feedback_matrices().items():   # top: "feedback/B"
@@ -281,6 +284,9 @@ class Trainer:
         return arrays, meta
 
     def load_state(self, arrays, meta):
+        conn = {k: (arrays[f"connectivity/{k}/indptr"], arrays[f"connectivity/{k}/indices"])
+                for k in self.net.connectivity() if f"connectivity/{k}/indptr" in arrays}
+        self.net.set_connectivity(conn)
         self.net.set_weights({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})
         self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
         if "feedback/B" in arrays:

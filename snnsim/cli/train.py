@@ -27,6 +27,7 @@ from ..config_train import make_trainer
 from ..errors import ConfigError, DivergenceError
 from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..parallel import MPIComm, RootFailed
+from ..io.recorder import write_weights
 from ..io.training import TrainLog, load_checkpoint, save_checkpoint, truncate_log
 from .options import (RunFailed, UserError, config_argument, one_line, overwrite_option,
                       quiet_option, seed_option, user_errors)
@@ -224,8 +225,7 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
         log.flush()
         if tr["checkpoint_every"]:
             save_checkpoint(writer, trainer, log)
-        for name, w in net.weights().items():
-            writer.write_dataset(f"weights/{name}", w, units="1")
+        write_weights(writer, net)   # weights (and sparse layers' connectivity)
         test = trainer.test(tr["test_batch"]) if trainer.test_task else {}
         for k, v in test.items():
             writer.set_attrs("/", **{f"test_{k}": v})

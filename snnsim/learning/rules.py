@@ -81,6 +81,8 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
     elif settings:
         raise ConfigError(next(iter(settings)), "give either options or keyword settings")
     common = dict(loss=loss, mask=mask)
+    if net.is_sparse() and (family not in ONLINE or options.eprop(net, rule) is None):
+        net.require_dense(f"rule {rule!r}")
     if family in TAXONOMY + ("tbptt-k", "snap-n"):
         from .taxonomy import run_taxonomy_rule
         return run_taxonomy_rule(net, inputs, targets, family, order, options, rng, **common)
