@@ -154,7 +154,8 @@ class Network:
                            "p_in": float(layer.p_in), "p_rec": float(layer.p_rec),
                            "autapses": bool(layer.autapses), "delay": bool(layer.delay),
                            "w_in_scale": float(layer.w_in_scale),
-                           "w_rec_scale": float(layer.w_rec_scale), "sparse": layer.sparse,
+                           "w_rec_scale": float(layer.w_rec_scale),
+                           "sparse": layer.sparse if layer.sparse == "auto" else bool(layer.sparse),
                            "population": pops,
                            "n": layer.n})
         r = self.readout

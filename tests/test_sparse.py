@@ -278,3 +278,34 @@ def test_checkpoint_state_round_trip():
     fresh.load_state(arrays, meta)
     for name, w in ts.net.weights().items():
         assert np.array_equal(fresh.net.weights()[name], w)
+
+
+def test_random_feedback_single_sparse_layer_equals_dense():
+    sp, de = _pair(n_layers=1)
+    x, y = _data(T=120)
+    fb = np.random.default_rng(4).standard_normal((14, 2))
+    for engine in ("trace", "window"):
+        kw = dict(engine=engine, feedback="random", feedback_w=fb)
+        _assert_grads_equal(sp, eprop(sp, x, y, **kw)[1], eprop(de, x, y, **kw)[1])
+    with pytest.raises(ConfigError, match=r"^feedback: 'random' feedback in a deep network"):
+        eprop(_pair()[0], x, y, feedback="random", rng=np.random.default_rng(0))
+
+
+def test_cli_train_and_run_with_a_sparse_layer(config, invoke, tmp_path):
+    cfg = config("cli_train", {"layer.0.sparse": True, "layer.0.p_in": 0.3, "layer.0.p_rec": 0.3})
+    out = tmp_path / "train.h5"
+    invoke("train", cfg, "-o", out, "-q")
+    net, _ = snnsim.load(out)
+    assert net.is_sparse(0) and net.w_rec[0].nnz < 0.5 * 24 * 23
+    import h5py
+    with h5py.File(out, "r") as f:
+        assert "connectivity/hidden.w_rec/indptr" in f and "checkpoint/connectivity" in f
+        assert np.array_equal(f["weights/hidden.w_rec"][()], net.w_rec[0].data)
+    rerun = tmp_path / "run.h5"
+    run_cfg = config("cli_train", {"layer.0.sparse": True, "layer.0.p_in": 0.3,
+                                   "layer.0.p_rec": 0.3, "input": {"type": "poisson", "rate": 20.0,
+                                                                   "steps": 50}},
+                     filename="run.toml")
+    invoke("run", run_cfg, "-o", rerun, "--weights", out, "-q")
+    again, _ = snnsim.load(rerun)
+    assert np.array_equal(again.w_rec[0].data, net.w_rec[0].data)
