@@ -7,7 +7,7 @@ data[s]. The equations are those of the dense kernels (Bellec et al. 2020, Nat. 
 the synapses that exist:
 
     forward:  I_j^t = sum_{s: j(s) = j} data_s pre_{i(s)}^t      (event-driven: rows of active i)
-    trace engine, per synapse s = (i -> j), reset "detach":
+    trace engine, per synapse s = (i -> j) (taken by postsynaptic neuron), reset "detach":
         eps_a^t = psi_j^{t-1} eps_v^{t-1} + (rho_j - psi_j^{t-1} beta_j) eps_a^{t-1}
         eps_v^t = alpha_j eps_v^{t-1} + zeta_j pre_i^t
         e^t     = psi_j^t (eps_v^t - beta_j eps_a^t)
@@ -100,71 +100,70 @@ def sparse_layer_run(x, psi_out, in_ptr, in_idx, in_w, rec_ptr, rec_idx, rec_w, 
 
 
 @kernel(parallel=True)
-def sparse_eprop_block(pre, psi, sig, indptr, indices, alpha, zeta, beta, rho, kappa, adaptive,
+def sparse_eprop_block(pre, psi, sig, col_ptr, col_rows, alpha, zeta, beta, rho, kappa, adaptive,
                        use_h, a_hat, delay, want_esum, psi_prev, ev, ea, hh, eb, grad, esum,
                        reset_v_th=None):
-    """``eprop.eprop_layer_block`` over the synapses of a CSR pattern (trace engine).
+    """``eprop.eprop_layer_block`` over the synapses of a sparse pattern (trace engine).
 
+    The synapses are taken by postsynaptic neuron (compressed sparse columns): those of
+    neuron j are q = col_ptr[j] .. col_ptr[j+1] - 1, with presynaptic entry col_rows[q], so
+    the per-neuron factors are loaded once per neuron and the traces are read in order.
     pre: (B, K, n_pre) presynaptic entries [input, own z^{t-1}]; psi, sig: (B, K, n).
-    indptr (n_pre + 1), indices (nnz): the layer's synapses (its input rows, then its
-    recurrent rows). Modified in place: psi_prev (B, n); ev, eb, grad (B, nnz); ea when
+    Modified in place: psi_prev (B, n); ev, eb, grad (B, nnz) (in this column order); ea when
     adaptive; hh when use_h; esum when want_esum (else (1, 1) placeholders).
     reset_v_th: None for reset "detach", or the thresholds v_th (n,) for reset "local".
     """
     B, K, n_pre = pre.shape
     n = psi.shape[2]
     for b in prange(B):
-        dec_a = np.empty(n, dtype=ev.dtype)
-        dvv = np.empty(n, dtype=ev.dtype)
-        dva = np.empty(n, dtype=ev.dtype)
         for t in range(K):
-            for j in range(n):   # per-neuron coefficients of this step
+            x = pre[b, t]
+            for j in range(n):
+                p = psi[b, t, j]
                 pp = psi_prev[b, j]
-                dec_a[j] = rho[j] - pp * beta[j]
+                s = sig[b, t, j]
+                al = alpha[j]
+                ze = zeta[j]
+                be = beta[j]
+                decay_a = rho[j] - pp * be
                 if reset_v_th is not None:
-                    dvv[j] = alpha[j] - reset_v_th[j] * pp
-                    dva[j] = reset_v_th[j] * beta[j] * pp
-            for i in range(n_pre):
-                x = pre[b, t, i]
-                for s in range(indptr[i], indptr[i + 1]):
-                    j = indices[s]
-                    p = psi[b, t, j]
-                    be = beta[j]
-                    zx = zeta[j] * x
-                    evo = ev[b, s]
+                    dvv = al - reset_v_th[j] * pp            # dv^t/dv^{t-1}, reset kept
+                    dva = reset_v_th[j] * be * pp            # dv^t/da^{t-1}
+                for q in range(col_ptr[j], col_ptr[j + 1]):
+                    zx = ze * x[col_rows[q]]
+                    evo = ev[b, q]
                     if reset_v_th is not None:
                         if adaptive:
-                            eao = ea[b, s]
-                            evn = dvv[j] * evo + dva[j] * eao + zx
-                            ean = psi_prev[b, j] * evo + dec_a[j] * eao
-                            ea[b, s] = ean
+                            eao = ea[b, q]
+                            evn = dvv * evo + dva * eao + zx
+                            ean = pp * evo + decay_a * eao
+                            ea[b, q] = ean
                             e = p * (evn - be * ean)
                         else:
-                            evn = dvv[j] * evo + zx
+                            evn = dvv * evo + zx
                             e = p * evn
                     else:
-                        evn = alpha[j] * evo + zx
+                        evn = al * evo + zx
                         if adaptive:
-                            ean = psi_prev[b, j] * evo + dec_a[j] * ea[b, s]
-                            ea[b, s] = ean
+                            ean = pp * evo + decay_a * ea[b, q]
+                            ea[b, q] = ean
                             e = p * (evn - be * ean)
                         else:
                             e = p * evn
-                    ev[b, s] = evn
+                    ev[b, q] = evn
                     if use_h:
-                        h_old = hh[b, s]
+                        h_old = hh[b, q]
                         h_new = a_hat * h_old + e
-                        hh[b, s] = h_new
+                        hh[b, q] = h_new
                         src = h_old if delay else h_new
                     else:
                         src = e
-                    ebn = kappa * eb[b, s] + src
-                    eb[b, s] = ebn
-                    grad[b, s] += sig[b, t, j] * ebn
+                    ebn = kappa * eb[b, q] + src
+                    eb[b, q] = ebn
+                    grad[b, q] += s * ebn
                     if want_esum:
-                        esum[b, s] += e
-            for j in range(n):
-                psi_prev[b, j] = psi[b, t, j]
+                        esum[b, q] += e
+                psi_prev[b, j] = p
 
 
 @kernel(parallel=True)

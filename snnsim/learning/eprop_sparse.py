@@ -8,7 +8,10 @@ rows (:func:`snnsim.sparse.concat_rows`). A dense layer of the same network is h
 CSR pattern with every synapse present, so mixed networks need no special case.
 
 - :class:`SparseTraceEngine`: ``kernels.sparse.sparse_eprop_block`` updates the traces of
-  every synapse at every step, O(B K nnz) per block; memory O(B nnz), independent of T.
+  every synapse at every step, O(B K nnz) per block; memory O(B nnz), independent of T. Its
+  per-synapse arrays are kept by postsynaptic neuron (one stable sort of the synapses per
+  layer), so the per-neuron factors are loaded once per neuron; gradients are put back in
+  CSR order when read.
 - :class:`SparseWindowEngine`: the window engine's per-neuron adjoint sweep gives the
   coefficients c_j^t, and the gradient of synapse s = (i -> j) is sum_t c_j^t pre_i^t,
   accumulated per input event (``kernels.sparse.csr_window_product``): O(K B n + events x
@@ -50,6 +53,16 @@ class Pattern:
     def nnz(self):
         return len(self.indices)
 
+    def by_post(self):
+        """(col_ptr (n + 1), col_rows (nnz), order (nnz)): the synapses sorted by postsynaptic
+        neuron (stable: by presynaptic entry within a neuron); synapse q of that order is
+        synapse order[q] of the CSR order."""
+        order = np.argsort(self.indices, kind="stable")
+        col_ptr = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.indices, minlength=self.n), out=col_ptr[1:])
+        rows = np.repeat(np.arange(len(self.indptr) - 1, dtype=np.int64), np.diff(self.indptr))
+        return col_ptr, rows[order], order
+
     def split(self, G):
         """(g_in, g_rec or None) of a per-synapse array G (nnz,): CSR data order for a sparse
         layer, (pre, post) arrays for a dense one."""
@@ -71,13 +84,19 @@ def layer_pattern(net, l):
     return Pattern(indptr, indices, n_in * n, n_in, n, w_rec is not None, True)
 
 
-def layer_grads(engine, l, we):
+def layer_grads(engine, l, we, post=None, order=None):
     """(g_in, g_rec) of layer l from ``engine.g[l]`` (B, nnz) and, with the regulariser's
-    weights ``we`` (B, n), its per-trial sums of e ``engine.esum[l]`` (B, nnz)."""
+    weights ``we`` (B, n), its per-trial sums of e ``engine.esum[l]`` (B, nnz). ``post`` (nnz,):
+    postsynaptic neuron of each entry of these arrays, ``order``: their CSR position (both
+    None: CSR order)."""
     pat = engine.patterns[l]
     G = engine.g[l].sum(axis=0)
     if we is not None:
-        G = G + (we[:, pat.indices] * engine.esum[l]).sum(axis=0)
+        G = G + (we[:, pat.indices if post is None else post] * engine.esum[l]).sum(axis=0)
+    if order is not None:
+        G_csr = np.empty_like(G)
+        G_csr[order] = G
+        G = G_csr
     return pat.split(G)
 
 
@@ -88,6 +107,7 @@ class SparseTraceEngine(TraceEngine):
 
     def __init__(self, net, batch, opts, pool):
         self.patterns = [layer_pattern(net, l) for l in range(len(net.sizes))]
+        self.columns = [p.by_post() for p in self.patterns]   # traces kept by post neuron
         super().__init__(net, batch, opts, pool)
 
     def reset(self):
@@ -114,14 +134,17 @@ class SparseTraceEngine(TraceEngine):
         p, tr, pat = net.params[l], self.traces[l], self.patterns[l]
         pre = blk.pre if net.w_rec[l] is None else np.concatenate([blk.pre, blk.z_prev], axis=2)
         a_hat, delay = o.depth_filter(net, l)
-        KS.sparse_eprop_block(np.ascontiguousarray(pre), blk.psi, sig, pat.indptr, pat.indices,
+        col_ptr, col_rows, _ = self.columns[l]
+        KS.sparse_eprop_block(np.ascontiguousarray(pre), blk.psi, sig, col_ptr, col_rows,
                               p["alpha"], p["zeta"], p["beta"], p["rho"], net.dtype(net.kappa[0]),
                               tr.adaptive, l < len(net.sizes) - 1, net.dtype(a_hat), delay,
                               o.c_reg > 0, tr.psi_prev, tr.ev, tr.ea, tr.hh, tr.eb, self.g[l],
                               self.esum[l], *((p["v_th"],) if o.reset == "local" else ()))
 
     def layer_grads(self, l, we):
-        return layer_grads(self, l, we)
+        col_ptr, _, order = self.columns[l]
+        post = np.repeat(np.arange(len(col_ptr) - 1), np.diff(col_ptr)) if we is not None else None
+        return layer_grads(self, l, we, post, order)
 
 
 class SparseWindowLayer(WindowLayer):
