@@ -309,3 +309,20 @@ def test_cli_train_and_run_with_a_sparse_layer(config, invoke, tmp_path):
     invoke("run", run_cfg, "-o", rerun, "--weights", out, "-q")
     again, _ = snnsim.load(rerun)
     assert np.array_equal(again.w_rec[0].data, net.w_rec[0].data)
+
+
+def test_nwb_export_lists_the_synapses_of_sparse_weights(tmp_path, invoke):
+    pynwb = pytest.importorskip("pynwb")
+    sp, _ = _pair()
+    run = tmp_path / "run.h5"
+    sp.simulate(_data(T=20)[0], out=run)
+    out = tmp_path / "run.nwb"
+    invoke("export-nwb", run, "-o", out)
+    assert pynwb.validate(path=str(out)) == []
+    with pynwb.NWBHDF5IO(str(out), "r") as io:
+        tables = io.read().processing["snnsim_weights"]
+        for name, csr in (("layer0.w_rec", sp.w_rec[0]), ("layer1.w_in", sp.w_in[1])):
+            t = tables[name].to_dataframe()
+            np.testing.assert_array_equal(t["pre"].to_numpy(), csr.rows())
+            np.testing.assert_array_equal(t["post"].to_numpy(), csr.indices)
+            np.testing.assert_array_equal(t["weight"].to_numpy(), csr.data)

@@ -143,7 +143,8 @@ def build_nwbfile(run_path: str | os.PathLike):
 
 def _stored_csr(f, where, data):
     """The CSR of sparse weights ``data`` stored at ``where`` (indptr, indices; checked).
-    The number of postsynaptic neurons is not stored: the largest index + 1 is used."""
+    The number of postsynaptic neurons is the attribute ``n_post`` of ``indices`` (else,
+    e.g. in a checkpoint, the largest index + 1)."""
     from ..errors import ConfigError
     from ..sparse import CSR
     if where not in f or "indptr" not in f[where] or "indices" not in f[where]:
@@ -152,7 +153,7 @@ def _stored_csr(f, where, data):
     if len(ip.shape) != 1 or ip.shape[0] < 1 or ix.shape != data.shape:
         raise ConfigError(where, f"indices must have {data.shape[0]} entries, got {ix.shape}")
     indices = ix[()]
-    n = int(indices.max()) + 1 if indices.size else 0
+    n = int(ix.attrs.get("n_post", indices.max() + 1 if indices.size else 0))
     return CSR.checked(where, ip[()], indices, data, (ip.shape[0] - 1, n), np.float64)
 
 

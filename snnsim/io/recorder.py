@@ -410,7 +410,8 @@ def write_weights(writer: H5Writer, net: Any) -> None:
         writer.write_dataset(f"weights/{name}", w, units="1")
     for name, (indptr, indices) in net.connectivity().items():
         writer.write_dataset(f"connectivity/{name}/indptr", indptr, units="1")
-        writer.write_dataset(f"connectivity/{name}/indices", indices, units="1")
+        writer.write_dataset(f"connectivity/{name}/indices", indices, units="1",
+                             n_post=net.weights_shape(name)[1])
 
 
 # ------------------------------------------------------------------------ SONATA views
