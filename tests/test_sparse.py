@@ -326,3 +326,19 @@ def test_nwb_export_lists_the_synapses_of_sparse_weights(tmp_path, invoke):
             np.testing.assert_array_equal(t["pre"].to_numpy(), csr.rows())
             np.testing.assert_array_equal(t["post"].to_numpy(), csr.indices)
             np.testing.assert_array_equal(t["weight"].to_numpy(), csr.data)
+
+
+@pytest.mark.parametrize("engine", ["trace", "window"])
+def test_sparse_kernels_serial_equal_threaded(engine):
+    """The threaded and serial versions of the sparse kernels give bit-identical results."""
+    from snnsim.kernels._jit import versions
+    sp, _ = _pair()
+    x, y = _data(T=100)
+    out = {}
+    for mode in ("serial", "parallel"):
+        with versions(mode):
+            out[mode] = (sp.forward(x)[1], eprop(sp, x, y, engine=engine, block=40,
+                                                 window_mb=0.01)[1])
+    np.testing.assert_array_equal(out["serial"][0], out["parallel"][0])
+    for name, g in out["serial"][1].items():
+        np.testing.assert_array_equal(out["parallel"][1][name], g)
