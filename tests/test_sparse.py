@@ -20,18 +20,22 @@ from snnsim.tasks import make_task
 from snnsim.trainer import Trainer
 
 
-def _layers(sparse, delay, ff=False):
-    return [Layer([LIF(8, v_th=0.3), ALIF(6, v_th=0.3, beta=0.5, tau_a=50.0)], p_in=0.4,
+def _layers(sparse, delay, ff=False, lif_only=False):
+    second = LIF if lif_only else ALIF
+    extra = {} if lif_only else dict(beta=0.3)
+    return [Layer([LIF(8, v_th=0.3), (LIF(6, v_th=0.3, tau_m=30.0) if lif_only else
+                                      ALIF(6, v_th=0.3, beta=0.5, tau_a=50.0))], p_in=0.4,
                   p_rec=0.3, sparse=sparse, w_in_scale=3.0, recurrent=not ff),
-            Layer([ALIF(7, v_th=0.3, beta=0.3, tau_m=[20.0 + i for i in range(7)])], p_in=0.5,
+            Layer([second(7, v_th=0.3, tau_m=[20.0 + i for i in range(7)], **extra)], p_in=0.5,
                   p_rec=0.4, sparse=sparse, delay=delay, w_in_scale=3.0)]
 
 
-def _pair(delay=True, surrogate="piecewise", ff=False, n_layers=2, seed=0):
+def _pair(delay=True, surrogate="piecewise", ff=False, n_layers=2, seed=0, lif_only=False):
     """(sparse net, dense net with the same weights and connectivity), float64."""
     kw = dict(dtype="float64", surrogate=surrogate)
-    sp = Network(12, _layers(True, delay, ff)[:n_layers], Readout(2), rng=seed, **kw)
-    de = Network(12, _layers(False, delay, ff)[:n_layers], Readout(2), rng=seed + 1, **kw)
+    sp = Network(12, _layers(True, delay, ff, lif_only)[:n_layers], Readout(2), rng=seed, **kw)
+    de = Network(12, _layers(False, delay, ff, lif_only)[:n_layers], Readout(2), rng=seed + 1,
+                 **kw)
     for l in range(n_layers):
         de.w_in[l][...] = sp.w_in[l].to_dense()
         de.mask_in[l] = sp.w_in[l].mask()
@@ -136,6 +140,16 @@ def test_eprop_gradients_equal_dense(engine, reset, depth, delay, c_reg):
     l2, g2, _ = eprop(de, x, y, **kw)
     assert l1 == l2
     _assert_grads_equal(sp, g1, g2)
+
+
+@pytest.mark.parametrize("engine", ["trace", "window"])
+@pytest.mark.parametrize("reset", ["detach", "local"])
+def test_eprop_lif_only_equals_dense(engine, reset):
+    sp, de = _pair(lif_only=True)
+    assert not np.any(sp.params[0]["beta"]) and not np.any(sp.params[1]["beta"])
+    x, y = _data()
+    kw = dict(engine=engine, reset=reset, depth="onehop", c_reg=0.5, block=64, window_mb=0.01)
+    _assert_grads_equal(sp, eprop(sp, x, y, **kw)[1], eprop(de, x, y, **kw)[1])
 
 
 @pytest.mark.parametrize("engine", ["trace", "window"])
