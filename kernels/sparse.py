@@ -204,3 +204,16 @@ def csr_window_product(coef, x, z, z0, indptr, indices, out):
                 if v != 0.0:
                     for s in range(indptr[i], indptr[i + 1]):
                         out[b, s] += v * coef[b, t, indices[s]]
+
+
+@kernel()
+def add_state_term(coef, state, indices, out):
+    """out[b', s] += coef[b, indices[s]] * state[b, s] with b' = b, or b' = 0 when out has one
+    row (summed over trials): a window's functional of the traces carried into it.
+    coef (B, n); state (B, nnz); out (B, nnz) or (1, nnz), modified in place."""
+    B, nnz = state.shape
+    one = out.shape[0] == 1
+    for b in range(B):
+        ob = 0 if one else b
+        for s in range(nnz):
+            out[ob, s] += coef[b, indices[s]] * state[b, s]

@@ -195,10 +195,9 @@ class SparseWindowLayer(WindowLayer):
             return
         for q, name in enumerate(STATES):
             st = getattr(self.state, name)
-            if st is None:
-                continue
-            contrib = init[:, :, q][:, self.pattern.indices] * st
-            out += contrib if per_trial else contrib.sum(axis=0)
+            if st is not None:
+                KS.add_state_term(np.ascontiguousarray(init[:, :, q]), st, self.pattern.indices,
+                                  out if per_trial else out[None])
 
 
 class SparseWindowEngine(WindowEngine):
