@@ -7,9 +7,12 @@ Bernoulli connectivity mask; with ``sparse`` the weights are stored as CSR matri
 (:mod:`snnsim.sparse`: memory and cost O(synapses)). ``delay=True`` inserts the one-step inter-layer delay
 (Bellec/NEST semantics: the layer sees the layer below one step late).
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import validate as V
 from .errors import ConfigError
@@ -109,19 +112,19 @@ class Layer:
         return f"Layer({self.name or '(unnamed)'!r}, n={self.n}: {pops}{''.join(', ' + o for o in opts)})"
 
     @property
-    def is_sparse(self):
+    def is_sparse(self) -> bool:
         """True when the weights are stored as CSR matrices (see ``sparse``)."""
         return is_sparse(self.sparse, self.p_in, self.p_rec, self.recurrent)
 
-    def sparse_p(self):
+    def sparse_p(self) -> tuple[float, float] | None:
         """(p_in, p_rec) of a sparse layer for :func:`layer_values`, else None."""
         return (self.p_in, self.p_rec) if self.is_sparse else None
 
     @property
-    def is_adaptive(self):
+    def is_adaptive(self) -> bool:
         return any(p.kind == "alif" for p in self.populations)
 
-    def params(self, dt, dtype):
+    def params(self, dt: float, dtype: DTypeLike) -> dict[str, np.ndarray]:
         """Concatenated per-neuron parameter arrays (float ``dtype``; ref_steps int64)."""
         parts = [p.params(dt) for p in self.populations]
         out = {}
@@ -134,7 +137,7 @@ class Layer:
                                                         f"(|value| > {np.finfo(dtype).max:.3g})")
         return out
 
-    def population_slices(self):
+    def population_slices(self) -> list[tuple[str, slice]]:
         """(name, slice) of each population inside the layer."""
         out, start = [], 0
         for p in self.populations:
@@ -142,7 +145,9 @@ class Layer:
             start += p.n
         return out
 
-    def init_weights(self, n_pre, rng, dtype):
+    def init_weights(self, n_pre: int, rng: np.random.Generator, dtype: DTypeLike
+                     ) -> tuple[np.ndarray | S.CSR, np.ndarray | None, np.ndarray | S.CSR | None,
+                                np.ndarray | None]:
         """Draw (w_in, mask_in, w_rec, mask_rec) with N(0, 1/n_pre) scaled weights (a sparse
         layer: CSR matrices and no masks, :func:`snnsim.sparse.draw`)."""
         if self.is_sparse:

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .network import Network
 
 WEIGHT_GROUPS = ("weights", "checkpoint/weights")
 
@@ -84,6 +89,16 @@ def stored_config(path: str | os.PathLike) -> dict:
         return json.loads(f.attrs["config"])
 
 
+def _stored_sections(data: dict, sections) -> dict:
+    """A deep copy of the ``sections`` of a stored (validated) config, with the fields that
+    validation derives removed, ready to be validated again."""
+    raw = {k: json.loads(json.dumps(data[k])) for k in sections if k in data}
+    for layer in raw.get("layer", []) if isinstance(raw.get("layer"), list) else []:
+        if isinstance(layer, dict):
+            layer.pop("n", None)   # derived by validation (sum of the populations)
+    return raw
+
+
 def network_config(data: dict):
     """A validated :class:`~snnsim.config.Config` of the network part of a stored config.
 
@@ -93,15 +108,33 @@ def network_config(data: dict):
     from pathlib import Path
 
     from .config import SECTIONS, Config
-    raw = {k: json.loads(json.dumps(data[k])) for k in ("network", "layer", "readout", "task")
-           if k in data}
-    for layer in raw.get("layer", []):
-        layer.pop("n", None)   # derived by validation (sum of the populations)
+    raw = _stored_sections(data, ("network", "layer", "readout", "task"))
     ctx: dict = {"_base_dir": Path(".")}
     for name in ("network", "layer", "readout", "task"):
         if name in raw or name != "task":
             ctx[name] = SECTIONS[name][0](name, raw.get(name, {}), ctx)
     return Config(data={k: v for k, v in ctx.items() if not k.startswith("_")})
+
+
+def file_config(path: str | os.PathLike, *, sections=None, overrides: dict | None = None):
+    """The config stored in an output file, validated again as a :class:`~snnsim.config.Config`.
+
+    Parameters
+    ----------
+    path : path
+        An snnsim HDF5 output file (e.g. of ``snnsim train``).
+    sections : sequence of str, optional
+        Only these sections (default: all stored ones).
+    overrides : dict, optional
+        Dotted keys -> values, as :func:`snnsim.config.validate` (``None`` values ignored).
+
+    Relative input paths (``input.path``) are relative to the folder of ``path``.
+    """
+    from pathlib import Path
+
+    from .config import SECTIONS, validate
+    raw = _stored_sections(stored_config(path), sections or SECTIONS)
+    return validate(raw, base_dir=Path(path).resolve().parent, overrides=overrides)
 
 
 def load_trained(path: str | os.PathLike):
@@ -117,7 +150,7 @@ def load_trained(path: str | os.PathLike):
     return net, cfg, group
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> tuple[Network, Config]:
     """Load the (trained) network stored in an output file.
 
     Parameters

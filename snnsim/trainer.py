@@ -12,10 +12,14 @@ rank's shard).
 Everything random comes from the ``numpy.random.Generator`` objects held in ``self.rngs``,
 so a checkpoint (weights, optimiser state, generator states) resumes bit-identically.
 """
+from __future__ import annotations
+
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import interrupt, validate as V
 from .errors import ConfigError, DivergenceError
@@ -26,6 +30,12 @@ from .learning.options import RuleOptions
 from .learning.rules import parse_rule, run_rule
 from .optim import make_optimizer
 from .tasks import accuracy
+
+if TYPE_CHECKING:
+    from .network import Network
+    from .optim import SGD
+    from .tasks import TaskData
+    TaskFn = Callable[..., TaskData]
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,11 @@ class Trainer:
         summed over ranks (``comm.allreduce_sum``) before the identical optimiser step.
     """
 
-    def __init__(self, net, task, *, optimizer=None, options=None, val_task=None, test_task=None,
-                 comm=None, feedback_w=None, **settings):
+    def __init__(self, net: Network, task: TaskFn, *, optimizer: SGD | None = None,
+                 options: TrainOptions | None = None, val_task: TaskFn | None = None,
+                 test_task: TaskFn | None = None, comm: Any = None,
+                 feedback_w: ArrayLike | Mapping[str, ArrayLike] | None = None,
+                 **settings: Any) -> None:
         if options is None:
             options = TrainOptions.build(**settings)
         elif settings:
@@ -125,6 +138,7 @@ class Trainer:
         ss = np.random.SeedSequence([options.seed, 0x7EA1])   # not the weights' stream
         self.rngs = dict(zip(("data", "feedback", "eval"), (np.random.default_rng(s) for s in ss.spawn(3))))
         online = options.learning.eprop(net, options.rule, self.update_every)
+        self.learner: OnlineEprop | None
         if online is not None:
             self.learner = OnlineEprop(net, 1, online, rng=self.rngs["feedback"],
                                        feedback_w=feedback_w)
@@ -170,7 +184,7 @@ class Trainer:
             update(self.learner)
         return loss, y
 
-    def step(self):
+    def step(self) -> dict[str, Any]:
         """One training iteration; returns its log record."""
         t0 = time.perf_counter()
         data = self.task(self.rngs["data"])
@@ -204,16 +218,17 @@ class Trainer:
                     self.stopped = True
         return rec
 
-    def fidelity(self, data):
+    def fidelity(self, data: TaskData) -> dict[str, float]:
         """{"fidelity_cos.<w>": cosine, "fidelity_rel.<w>": relative error} of the rule's
         gradient on ``data`` against BPTT at the current weights (nothing is updated; an
         online rule runs a fresh learner with the same options and feedback matrices)."""
         x, kw = data.inputs, dict(loss=data.loss, mask=data.mask)
         _, ref, _ = run_rule(self.net, x, data.targets, "bptt", **kw)
-        if self.learner is not None:
-            fb = None if self.learner.feedback_w is None else {
-                k: v.copy() for k, v in self.learner.feedback_matrices().items()}
-            probe = OnlineEprop(self.net, x.shape[0], self.learner.opts, feedback_w=fb)
+        learner = self.learner
+        if learner is not None:
+            fb = None if learner.feedback_w is None else {
+                k: v.copy() for k, v in learner.feedback_matrices().items()}
+            probe = OnlineEprop(self.net, x.shape[0], learner.opts, feedback_w=fb)
             B, T = x.shape[:2]
             probe.run(np.ascontiguousarray(x, dtype=self.net.dtype), data.targets,
                       window_mask(data.mask, B, T), data.loss, block=self.opts.learning.block,
@@ -227,7 +242,7 @@ class Trainer:
             out[f"fidelity_cos.{name}"], out[f"fidelity_rel.{name}"] = compare(g[name], ref[name])
         return out
 
-    def evaluate(self, data):
+    def evaluate(self, data: TaskData) -> dict[str, float]:
         """Loss (and accuracy) of the current weights on ``data``, without learning; streamed
         in chunks of ``EVAL_TRIALS`` trials and time blocks (memory independent of its size)."""
         B = data.inputs.shape[0]
@@ -243,10 +258,13 @@ class Trainer:
                 total["accuracy"] += accuracy(y, data.labels[sl], mask) * y.shape[0] / B
         return total if data.labels is not None else {"loss": total["loss"]}
 
-    def test(self, batch, chunk=EVAL_TRIALS):
+    def test(self, batch: int, chunk: int = EVAL_TRIALS) -> dict[str, float]:
         """Evaluate on ``batch`` fresh trials of the test task, drawn (from the evaluation
         generator) and evaluated ``chunk`` trials at a time: memory independent of ``batch``."""
-        total, done = {}, 0
+        if self.test_task is None:
+            raise ConfigError("test_task", "this Trainer has no test task (Trainer(..., test_task=))")
+        total: dict[str, float] = {}
+        done = 0
         while done < batch:
             n = min(chunk, batch - done)
             part = self.evaluate(self.test_task(self.rngs["eval"], n))
@@ -255,7 +273,9 @@ class Trainer:
             done += n
         return total
 
-    def train(self, iterations, *, log=None, checkpoint=None, checkpoint_every=0, progress=None):
+    def train(self, iterations: int, *, log: Callable[[dict], None] | None = None,
+              checkpoint: Callable[[Trainer], None] | None = None, checkpoint_every: int = 0,
+              progress: Callable[[dict], None] | None = None) -> Trainer:
         """Run until ``iterations`` in total (continues a resumed trainer) or early stopping."""
         while self.iteration < iterations and not self.stopped:
             rec = self.step()
@@ -268,7 +288,7 @@ class Trainer:
         return self
 
     # ------------------------------------------------------------------ checkpoint state
-    def state(self):
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Everything needed to resume bit-identically (arrays + JSON-able scalars)."""
         arrays = {f"weights/{k}": v.copy() for k, v in self.net.weights().items()}
         for k, (indptr, indices) in self.net.connectivity().items():   # sparse layers
@@ -283,13 +303,16 @@ class Trainer:
                 "rng": {k: r.bit_generator.state for k, r in self.rngs.items()}}
         return arrays, meta
 
-    def load_state(self, arrays, meta):
+    def load_state(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
         conn = {k: (arrays[f"connectivity/{k}/indptr"], arrays[f"connectivity/{k}/indices"])
                 for k in self.net.connectivity() if f"connectivity/{k}/indptr" in arrays}
         self.net.set_connectivity(conn)
         self.net.set_weights({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})
         self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
         if "feedback/B" in arrays:
+            if self.learner is None:
+                raise ConfigError("checkpoint", f"holds feedback matrices, which rule "
+                                                f"{self.rule!r} does not use")
             for name, b in self.learner.feedback_matrices().items():
                 key = "feedback/B" if name == "readout.w_out" else f"feedback/{name}"
                 if key in arrays:    # checkpoints of older versions hold the top matrix only

@@ -48,9 +48,11 @@ from typing import Any, Mapping, Sequence
 import h5py
 import numpy as np
 
+from ..neurons import V_UNITS
 from .writer import H5Writer
 
-UNITS = {"v": "mV", "A": "mV", "z": "1"}
+#: units attribute per recorded variable (v and A: see :data:`snnsim.neurons.V_UNITS`)
+UNITS = {"v": V_UNITS, "A": V_UNITS, "a": "1", "z": "1", "psi": f"1/({V_UNITS})"}
 #: the SONATA ``sorting`` attribute of a spike population is this HDF5 enum (uint8)
 SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1")
 #: attribute marking a ``/report/<pop>:<var>`` group as a SONATA view of ``/report/<pop>/<var>``

@@ -3,12 +3,23 @@
 MSE (regression):        E = 1/B sum_b sum_t m_bt sum_k 0.5 (y_bk^t - y*_bk^t)^2
 Cross-entropy (classes): E = -1/B sum_b sum_t m_bt sum_k y*_bk^t log softmax(y_b^t)_k
 ``err`` = dE/dy^t, which is the e-prop error term (y - y*) or (pi - pi*) (Bellec et al. 2020).
+
+The loss names are exactly those of :data:`LOSSES` (lower case); every entry point
+(:class:`~snnsim.TaskData`, :func:`check_target`, :func:`loss_and_error`, hence every rule)
+checks the name with :func:`check_loss`, so another spelling (``"MSE"``) is a one-line
+:class:`~snnsim.ConfigError` naming ``loss``, never a silent fallback to cross-entropy.
 """
 import numpy as np
 
 from .. import validate as V
 
+#: the allowed loss names: mean squared error, cross-entropy of the softmax readout
 LOSSES = ("mse", "ce")
+
+
+def check_loss(kind):
+    """``kind`` if it is one of :data:`LOSSES`, else a ConfigError naming ``loss``."""
+    return V.choice("loss", kind, LOSSES)
 
 
 def window_mask(mask, B, T):
@@ -24,12 +35,26 @@ def window_mask(mask, B, T):
 
 
 def check_target(target, y_shape, kind):
-    V.choice("loss", kind, LOSSES)
+    """The target as float64 of shape ``y_shape``, after checking the loss name."""
+    check_loss(kind)
     return V.array("targets", target, y_shape).astype(np.float64)
 
 
 def loss_and_error(y, target, mask, kind):
-    """Return (loss, err) with err (B, T, n_out) = dE/dy, in y's dtype."""
+    """Return (loss, err) with err (B, T, n_out) = dE/dy, in y's dtype.
+
+    Parameters
+    ----------
+    y : ndarray (B, T, n_out)
+        Readout (dimensionless).
+    target : ndarray (B, T, n_out)
+        Target readout (``"mse"``) or class probabilities (``"ce"``).
+    mask : ndarray (B, T) or (T,) or None
+        Learning window (1 where the loss counts).
+    kind : {"mse", "ce"}
+        Loss name (anything else: :class:`~snnsim.ConfigError` naming ``loss``).
+    """
+    check_loss(kind)
     B, T, _ = y.shape
     m = window_mask(mask, B, T)[:, :, None]
     y64 = y.astype(np.float64)

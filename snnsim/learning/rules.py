@@ -28,7 +28,13 @@ Rule names (default reset convention in brackets, see ``options``; ``reset=`` ov
   ostl                 online spatio-temporal learning (ostl.py)
   eprop-reward         reward-based e-prop, actor-critic (eprop_reward.py; rewards, not targets)
 """
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import validate as V
 from ..errors import ConfigError
@@ -36,6 +42,9 @@ from .bptt import bptt
 from .eprop import eprop
 from .options import RuleOptions
 from .rtrl import forward_mode
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 FIXED = ("bptt", "rtrl", "eprop", "deep-eprop", "deep-eprop-spatial", "deep-eprop-onehop")
 TAXONOMY = ("uoro", "kf-rtrl", "rflo", "ostl", "eprop-reward")   # more rules: taxonomy.py
@@ -67,7 +76,8 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
     inputs, targets : arrays (B, T, n_in) and (B, T, n_out)
     rule : str
         A rule name (see the module docstring).
-    loss : {"mse", "cross_entropy"}
+    loss : {"mse", "ce"}
+        Mean squared error or cross-entropy (any other name is a ConfigError).
     mask : array (B, T) or None
         Steps that enter the loss.
     rng : numpy.random.Generator, optional
@@ -108,7 +118,27 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
     return forward_mode(net, inputs, targets, order=order, reset=reset, **common, **fm_kw)
 
 
-def gradients(net, inputs, targets, rule="bptt", **kw):
-    """Per-weight-matrix gradients (dict name -> array in (pre, post) layout) of the named rule
-    (keywords as :func:`run_rule`)."""
+def gradients(net: Network, inputs: ArrayLike, targets: ArrayLike, rule: str = "bptt",
+              **kw: Any) -> dict[str, np.ndarray]:
+    """Per-weight-matrix gradients of the named rule, summed over the batch.
+
+    Parameters
+    ----------
+    net : snnsim.Network
+    inputs : array (B, T, n_in)
+        Input spikes (0/1) or currents per trial and step (dt ms each).
+    targets : array (B, T, n_out)
+        Target readout (``loss="mse"``) or one-hot classes (``loss="ce"``).
+    rule : str
+        A rule name (see the module docstring), e.g. ``"bptt"``, ``"eprop"``, ``"eprop-m1"``.
+    **kw
+        Keywords of :func:`run_rule`: ``loss`` ({"mse", "ce"}), ``mask``, ``rng``,
+        ``options`` or :class:`~snnsim.learning.options.RuleOptions` fields.
+
+    Returns
+    -------
+    dict
+        Weight name (e.g. ``"hidden.w_in"``) -> gradient dE/dW, (pre, post) layout, in units
+        of the loss per unit weight.
+    """
     return run_rule(net, inputs, targets, rule, **kw)[1]

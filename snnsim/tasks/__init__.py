@@ -1,5 +1,10 @@
 """Bundled tasks (no download): generators returning ``TaskData`` from a numpy Generator."""
+from __future__ import annotations
+
 import inspect
+from typing import Any, Callable
+
+import numpy as np
 
 from .. import validate as V
 from .base import TaskData, accuracy
@@ -8,7 +13,7 @@ from .evidence import evidence_accumulation
 from .recall import store_recall
 from .sine import sine_wave
 
-TASKS = {
+TASKS: dict[str, Callable[..., TaskData]] = {
     "sine_wave": sine_wave,
     "evidence_accumulation": evidence_accumulation,
     "store_recall": store_recall,
@@ -16,8 +21,24 @@ TASKS = {
 }
 
 
-def make_task(name, rng, **options):
-    """Generate a batch of the named task (options are the generator's keyword arguments)."""
+def make_task(name: str, rng: np.random.Generator, **options: Any) -> TaskData:
+    """Generate a batch of the named task.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`TASKS` (``"sine_wave"``, ``"evidence_accumulation"``,
+        ``"store_recall"``, ``"sequential_digits"``).
+    rng : numpy.random.Generator
+        Draws the batch.
+    **options
+        The task generator's keyword arguments (e.g. ``batch``, ``dt`` in ms); an unknown
+        one is a :class:`~snnsim.ConfigError` naming it.
+
+    Returns
+    -------
+    TaskData
+    """
     V.choice("task.name", name, list(TASKS))
     allowed = [p for p in inspect.signature(TASKS[name]).parameters if p != "rng"]
     V.unknown_keys("task", options, allowed)

@@ -1,10 +1,12 @@
 """The container every bundled task returns."""
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import validate as V
-from ..learning.loss import LOSSES
+from ..learning.loss import check_loss
 
 
 @dataclass
@@ -36,7 +38,7 @@ class TaskData:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        V.choice("loss", self.loss, list(LOSSES))
+        check_loss(self.loss)
         for name in ("inputs", "targets"):
             arr = getattr(self, name)
             if np.ndim(arr) != 3:
@@ -52,15 +54,15 @@ class TaskData:
                 f"loss={self.loss!r}{labels})")
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         return self.inputs.shape[2]
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         return self.targets.shape[2]
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         return self.inputs.shape[1]
 
 
