@@ -356,3 +356,16 @@ def test_sparse_kernels_serial_equal_threaded(engine):
     np.testing.assert_array_equal(out["serial"][0], out["parallel"][0])
     for name, g in out["serial"][1].items():
         np.testing.assert_array_equal(out["parallel"][1][name], g)
+
+
+def test_cli_resume_extends_a_sparse_run_bit_identically(config, invoke, read_h5, tmp_path):
+    over = {"layer.0.sparse": True, "layer.0.p_in": 0.3, "layer.0.p_rec": 0.3}
+    cfg = config("cli_train", over)
+    whole, part = tmp_path / "whole.h5", tmp_path / "part.h5"
+    invoke("train", cfg, "-o", whole, "--iterations", 4, "-q")
+    invoke("train", cfg, "-o", part, "--iterations", 2, "-q")
+    invoke("train", "--resume", part, "--iterations", 4, "-q")
+    a, b = read_h5(whole), read_h5(part)
+    for key in ("weights/hidden.w_in", "weights/hidden.w_rec", "weights/readout.w_out",
+                "connectivity/hidden.w_rec/indices", "training/loss"):
+        np.testing.assert_array_equal(a[key], b[key])
