@@ -46,8 +46,9 @@ def sparse_layer_run(x, psi_out, in_ptr, in_idx, in_w, rec_ptr, rec_idx, rec_w, 
     g_th = gamma / v_th
     for b in prange(B):
         cur = np.zeros(n, dtype=v.dtype)
-        vb = v[b].copy()
-        ab = a[b].copy()
+        dd = np.empty(n, dtype=v.dtype)
+        vb = v[b].copy()           # local state: no aliasing with the outputs, so the
+        ab = a[b].copy()           # per-neuron loops vectorise
         zb = z[b].copy()
         rb = ref[b].copy()
         keep_va = v_out.shape[1] == K
@@ -64,32 +65,40 @@ def sparse_layer_run(x, psi_out, in_ptr, in_idx, in_w, rec_ptr, rec_idx, rec_w, 
                     if zi != 0.0:
                         for s in range(rec_ptr[i], rec_ptr[i + 1]):
                             cur[rec_idx[s]] += zi * rec_w[s]
-            for j in range(n):
+            for j in range(n):   # membrane and threshold (a loop that vectorises)
                 zp = zb[j]
                 vj = alpha[j] * vb[j] + zeta[j] * cur[j] - v_th[j] * zp
                 aj = rho[j] * ab[j] + zp
-                d = vj - (v_th[j] + beta[j] * aj)
+                dd[j] = vj - (v_th[j] + beta[j] * aj)
                 vb[j] = vj
                 ab[j] = aj
-                rf = rb[j]
-                if surrogate == 1:
-                    if rf > 0:
-                        rb[j] = rf - 1
+            zo = z_out[b, t]
+            po = psi_out[b, t]
+            if surrogate == 1:
+                for j in range(n):
+                    if rb[j] > 0:
+                        rb[j] -= 1
                         zj = 0.0
                         pj = 0.0
                     else:
-                        zj = 1.0 / (1.0 + np.exp(-d / sigma))
+                        zj = 1.0 / (1.0 + np.exp(-dd[j] / sigma))
                         pj = zj * (1.0 - zj) / sigma
-                else:
+                    zb[j] = zj
+                    zo[j] = zj
+                    po[j] = pj
+            else:
+                for j in range(n):
+                    d = dd[j]
                     r = 1.0 - abs(d) * inv_th[j]
+                    pj = g_th[j] * r if r > 0.0 else 0.0
+                    rf = rb[j]
                     inref = rf > 0
                     spike = d >= 0.0 and not inref
                     zj = 1.0 if spike else 0.0
                     rb[j] = ref_steps[j] if spike else (rf - 1 if inref else 0)
-                    pj = 0.0 if inref else (g_th[j] * r if r > 0.0 else 0.0)
-                zb[j] = zj
-                z_out[b, t, j] = zj
-                psi_out[b, t, j] = pj
+                    zb[j] = zj
+                    zo[j] = zj
+                    po[j] = 0.0 if inref else pj
             if keep_va:
                 v_out[b, t] = vb
                 a_out[b, t] = ab
