@@ -264,8 +264,8 @@ class WindowEngine:
         self.windows = []
         for l in range(len(net.sizes)):
             a_hat, delay = opts.depth_filter(net, l)
-            self.windows.append(self.layer_class(net, l, batch, 1, a_hat=a_hat, delay=delay, pool=pool,
-                                            reset=opts.reset))
+            self.windows.append(self.layer_class(net, l, batch, 1, a_hat=a_hat, delay=delay,
+                                                 pool=pool, reset=opts.reset))
         per_step = sum(w.bytes_per_step() for w in self.windows)
         cap = max(1, int(opts.window_mb * 2 ** 20 // per_step))
         for w in self.windows:
