@@ -20,12 +20,24 @@ import numpy as np
 from . import interrupt, validate as V
 from .errors import ConfigError, DivergenceError
 from .learning.eprop import OnlineEprop
+from .learning.common import random_feedback
 from .learning.loss import loss_and_error, window_mask
 from .learning.fidelity import compare
 from .learning.options import RuleOptions
+from .learning.reward import optimal_rate
 from .learning.rules import parse_rule, run_rule
+from .learning.taxonomy import FEEDBACK_RULES
 from .optim import make_optimizer
 from .tasks import accuracy
+
+
+def task_accuracy(y, data, mask, sl=slice(None)):
+    """Accuracy on the trials ``sl`` of a batch, or None: labels picked by the summed readout
+    (classification), or the probability of an optimal action (loss "reward",
+    ``snnsim.learning.reward``)."""
+    if data.loss == "reward":
+        return optimal_rate(y, data.targets[sl], mask)
+    return None if data.labels is None else accuracy(y, data.labels[sl], mask)
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,7 @@ class Trainer:
         self.rngs = dict(zip(("data", "feedback", "eval"), (np.random.default_rng(s) for s in ss.spawn(3))))
         online = options.learning.eprop(net, options.rule, self.update_every)
         if online is not None:
+            self.fixed_feedback = None
             self.learner = OnlineEprop(net, 1, online, rng=self.rngs["feedback"],
                                        feedback_w=feedback_w)
         else:
@@ -134,8 +147,15 @@ class Trainer:
                                   "online updates need eprop, deep-eprop-spatial, deep-eprop-onehop "
                                   "or eprop-m1 with reset = 'detach' on one LIF layer with a "
                                   "shared tau_m")
-            if feedback_w is not None:
+            random_fb = (options.learning.feedback == "random"
+                         and parse_rule(options.rule)[0] in FEEDBACK_RULES)
+            if feedback_w is not None and not random_fb:
                 raise ConfigError("feedback_w", f"rule {options.rule!r} uses no feedback matrix")
+            # rflo / eprop-reward with random feedback: one fixed matrix for the whole run
+            # (drawn at construction, so a resumed trainer redraws the same one)
+            self.fixed_feedback = None if not random_fb else (
+                np.array(feedback_w, dtype=net.dtype) if feedback_w is not None
+                else random_feedback(net, self.rngs["feedback"]))
             self.learner = None
         self.val_every, self.patience = options.val_every, options.patience
         self.val_set = val_task(self.rngs["eval"]) if val_task else None
@@ -184,12 +204,13 @@ class Trainer:
         else:
             loss, grads, y = run_rule(self.net, data.inputs, data.targets, self.rule, loss=data.loss,
                                       mask=data.mask, rng=self.rngs["feedback"],
-                                      options=self.opts.learning)
+                                      options=self.opts.learning, feedback_w=self.fixed_feedback)
             self._apply(grads)
         self.iteration += 1
         rec = {"iteration": self.iteration, "loss": loss, "wall_s": time.perf_counter() - t0, **fid}
-        if data.labels is not None:
-            rec["accuracy"] = accuracy(y, data.labels, window_mask(data.mask, *y.shape[:2]))
+        acc = task_accuracy(y, data, window_mask(data.mask, *y.shape[:2]))
+        if acc is not None:
+            rec["accuracy"] = acc
         if self.comm is not None:   # losses are batch means of the shard: weight by its size
             for key in ("loss", "accuracy"):
                 if key in rec:
@@ -221,7 +242,7 @@ class Trainer:
             g = probe.pop_grads()
         else:
             g = run_rule(self.net, x, data.targets, self.rule, rng=np.random.default_rng(0),
-                         options=self.opts.learning, **kw)[1]
+                         options=self.opts.learning, feedback_w=self.fixed_feedback, **kw)[1]
         out = {}
         for name in ref:
             out[f"fidelity_cos.{name}"], out[f"fidelity_rel.{name}"] = compare(g[name], ref[name])
@@ -239,9 +260,11 @@ class Trainer:
             mask = window_mask(data.mask[sl], *y.shape[:2])
             loss, _ = loss_and_error(y, data.targets[sl], mask, data.loss)
             total["loss"] += loss * y.shape[0] / B
-            if data.labels is not None:
-                total["accuracy"] += accuracy(y, data.labels[sl], mask) * y.shape[0] / B
-        return total if data.labels is not None else {"loss": total["loss"]}
+            acc = task_accuracy(y, data, mask, sl)
+            if acc is not None:
+                total["accuracy"] += acc * y.shape[0] / B
+        has_acc = data.labels is not None or data.loss == "reward"
+        return total if has_acc else {"loss": total["loss"]}
 
     def test(self, batch, chunk=EVAL_TRIALS):
         """Evaluate on ``batch`` fresh trials of the test task, drawn (from the evaluation

@@ -2,13 +2,15 @@
 
 MSE (regression):        E = 1/B sum_b sum_t m_bt sum_k 0.5 (y_bk^t - y*_bk^t)^2
 Cross-entropy (classes): E = -1/B sum_b sum_t m_bt sum_k y*_bk^t log softmax(y_b^t)_k
+Reward (open-loop RL):   E = -1/B sum_b sum_t m_bt sum_k pi_bk^t r_bk^t, targets = reward
+                         table r, m = decision steps (``reward``: minus the expected return)
 ``err`` = dE/dy^t, which is the e-prop error term (y - y*) or (pi - pi*) (Bellec et al. 2020).
 """
 import numpy as np
 
 from .. import validate as V
 
-LOSSES = ("mse", "ce")
+LOSSES = ("mse", "ce", "reward")
 
 
 def window_mask(mask, B, T):
@@ -25,12 +27,20 @@ def window_mask(mask, B, T):
 
 def check_target(target, y_shape, kind):
     V.choice("loss", kind, LOSSES)
-    return V.array("targets", target, y_shape).astype(np.float64)
+    table = V.array("targets", target, y_shape).astype(np.float64)
+    if kind == "reward":
+        from .reward import check_table
+        check_table(table)
+    return table
 
 
 def loss_and_error(y, target, mask, kind):
     """Return (loss, err) with err (B, T, n_out) = dE/dy, in y's dtype."""
     B, T, _ = y.shape
+    if kind == "reward":
+        from .reward import reward_loss
+        loss, err = reward_loss(y, target, window_mask(mask, B, T))
+        return loss, err.astype(y.dtype)
     m = window_mask(mask, B, T)[:, :, None]
     y64 = y.astype(np.float64)
     if kind == "mse":

@@ -2,6 +2,7 @@
 import inspect
 
 from .. import validate as V
+from .bandit import bandit
 from .base import TaskData, accuracy
 from .digits import sequential_digits
 from .evidence import evidence_accumulation
@@ -13,6 +14,7 @@ TASKS = {
     "evidence_accumulation": evidence_accumulation,
     "store_recall": store_recall,
     "sequential_digits": sequential_digits,
+    "bandit": bandit,
 }
 
 
@@ -25,4 +27,4 @@ def make_task(name, rng, **options):
 
 
 __all__ = ["TaskData", "TASKS", "accuracy", "make_task", "sequential_digits",
-           "evidence_accumulation", "store_recall", "sine_wave"]
+           "evidence_accumulation", "store_recall", "sine_wave", "bandit"]
