@@ -13,14 +13,28 @@ def compare(g, ref):
     return cos, rel
 
 
-def fidelity(net, inputs, targets, rules, **kw):
-    """Rows (rule, weight, cosine, rel_error, norm) for every rule and weight matrix vs BPTT."""
+def fidelity(net, inputs, targets, rules, *, episodes=200, **kw):
+    """Rows (rule, weight, cosine, rel_error, norm) for every rule and weight matrix vs BPTT.
+
+    ``eprop-reward`` (with ``loss="reward"``) samples actions: its rows compare the mean of
+    ``episodes`` sampled updates, the policy term ("eprop-reward") with BPTT's gradient of
+    minus the expected return and the critic term ("eprop-reward/critic") with BPTT of the
+    critic's objective, and add "noise" (standard error of the mean / ||BPTT||); see
+    :func:`snnsim.learning.eprop_reward.reward_fidelity`. Other keywords: as ``run_rule``.
+    """
     for r in rules:
         parse_rule(r)
     _, ref, _ = run_rule(net, inputs, targets, "bptt", **{k: v for k, v in kw.items()
                                                            if k in ("loss", "mask")})
     rows = []
     for rule in rules:
+        if rule == "eprop-reward" and kw.get("loss") == "reward":
+            from .eprop_reward import reward_fidelity
+            rng = kw.get("rng") or np.random.default_rng(0)
+            rows += reward_fidelity(net, inputs, targets, mask=kw.get("mask"),
+                                    episodes=episodes, rng=rng,
+                                    **{k: kw[k] for k in ("gamma", "c_v") if k in kw})
+            continue
         _, g, _ = run_rule(net, inputs, targets, rule, **kw)
         for name in ref:
             cos, rel = compare(g[name], ref[name])
