@@ -43,6 +43,7 @@ import numpy as np
 from .. import validate as V
 from ..errors import ConfigError
 from .common import finish, random_feedback, readout_backward, readout_error, sequence
+from .loss import window_mask
 from .ostl import diag_trace_grads
 from .reward import check_table, policy
 
@@ -171,7 +172,7 @@ def _table_episode(net, inputs, targets, loss, mask, rng, settings):
     x = sequence(net, inputs)
     B, T, _ = x.shape
     table = check_table(V.array("targets", targets, (B, T, net.readout.n)).astype(np.float64))
-    m = _decisions(np.ones(T) if mask is None else mask, B, T)
+    m = window_mask(mask, B, T)
     blocks, y = net.forward(x)
     y64 = y.astype(np.float64)
     rows = np.arange(B)
@@ -261,7 +262,7 @@ def critic_targets(net, inputs, targets, *, mask=None, gamma=0.9):
     x = sequence(net, inputs)
     B, T, _ = x.shape
     table = check_table(V.array("targets", targets, (B, T, net.readout.n)).astype(np.float64))
-    m = _decisions(np.ones(T) if mask is None else mask, B, T)
+    m = window_mask(mask, B, T)
     y = net.forward(x)[1].astype(np.float64)
     expected = m * np.sum(policy(y) * table[..., :-1], axis=-1)
     out = y.copy()
