@@ -90,3 +90,29 @@ def test_bandit_task_table():
     assert np.all(d.targets[np.arange(50), t_go:, cue] == 1) and d.targets.sum() == 50 * 5
     on = d.inputs[:, :20, :15].reshape(50, 20, 3, 5).sum(axis=(1, 3))
     assert np.all(on.argmax(axis=1) == cue)
+
+
+def test_gradcheck_prints_mean_update_fidelity(config, invoke):
+    res = invoke("gradcheck", config("bandit_train"), "--rules", "eprop,eprop-reward",
+                 "--episodes", "20", "--batch", "2")
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.startswith("eprop-reward")]
+    assert len(lines) == 6 and all("mean of 20 episodes, noise" in ln for ln in lines)
+    assert sum(ln.startswith("eprop-reward/critic") for ln in lines) == 3
+    res = invoke("gradcheck", config("cli_train"), "--rules", "eprop-reward", "--batch", "1")
+    assert res.exit_code == 0 and "skipped: rule: rule 'eprop-reward' needs a task with loss " \
+                                  "'reward'" in res.output, res.output
+
+
+def test_fidelity_function_takes_eprop_reward():
+    from snnsim import fidelity
+    cfg_net = build_network(load_config(
+        __import__("pathlib").Path(__file__).parent / "configs" / "bandit_train.toml",
+        overrides={"network.dtype": "float64"}))
+    d = make_task("bandit", np.random.default_rng(0), batch=2)
+    rows = fidelity(cfg_net, d.inputs, d.targets, ["eprop", "eprop-reward"], loss="reward",
+                    mask=d.mask, rng=np.random.default_rng(1), episodes=10)
+    rules = [r["rule"] for r in rows]
+    assert rules.count("eprop") == 3 and rules.count("eprop-reward") == 3
+    assert rules.count("eprop-reward/critic") == 3
+    assert all(-1 - 1e-12 <= r["cosine"] <= 1 + 1e-12 and r["norm"] > 0 for r in rows)

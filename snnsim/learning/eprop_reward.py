@@ -271,7 +271,7 @@ def critic_targets(net, inputs, targets, *, mask=None, gamma=0.9):
 
 
 def reward_fidelity(net, inputs, targets, *, episodes, rng, mask=None, gamma=0.9, c_v=0.5):
-    """Rows (rule, weight, cosine, rel_error, noise) of the mean of ``episodes`` sampled
+    """Rows (rule, weight, cosine, rel_error, norm, noise) of the mean of ``episodes`` sampled
     updates against BPTT: "eprop-reward" (policy term) against the gradient of minus the
     expected return (BPTT with ``loss="reward"``), "eprop-reward/critic" against c_V times
     BPTT of the critic's objective (:func:`critic_targets`). ``noise``: the standard error of
@@ -292,5 +292,5 @@ def reward_fidelity(net, inputs, targets, *, episodes, rng, mask=None, gamma=0.9
             noise = (float(np.linalg.norm(est[f"{term}_sd"][k]) / np.sqrt(episodes) / nref)
                      if nref > 0 else float("nan"))
             rows.append({"rule": rule, "weight": k, "cosine": cos, "rel_error": rel,
-                         "noise": noise})
+                         "norm": float(np.linalg.norm(est[term][k])), "noise": noise})
     return rows
