@@ -116,7 +116,9 @@ class Trainer:
     feedback_w : array (n_top, n_out) or dict, optional
         Feedback matrices of an online rule with random/adaptive feedback instead of random
         draws (see :class:`~snnsim.learning.eprop.OnlineEprop`; copied, then read them with
-        ``trainer.learner.feedback_matrices()``).
+        ``trainer.learner.feedback_matrices()``); for rflo / eprop-reward with
+        ``feedback="random"``, the one fixed matrix (n_top, n_out) of the run (default: drawn
+        once from the feedback generator; ``trainer.fixed_feedback``).
     comm : snnsim.parallel.MPIComm, optional
         Data parallelism: every rank draws the same global batch, simulates its
         ``comm.shard(batch)`` of the trials, and the batch-summed gradients and losses are

@@ -116,3 +116,18 @@ def test_fidelity_function_takes_eprop_reward():
     assert rules.count("eprop") == 3 and rules.count("eprop-reward") == 3
     assert rules.count("eprop-reward/critic") == 3
     assert all(-1 - 1e-12 <= r["cosine"] <= 1 + 1e-12 and r["norm"] > 0 for r in rows)
+
+
+def test_resume_bit_identical_with_random_feedback(tmp_path, config, invoke, read_h5):
+    cfg = config("bandit_train", {"train.feedback": "random", "train.iterations": 4,
+                                  "train.checkpoint_every": 2, "train.val_every": 2})
+    full, part = tmp_path / "full.h5", tmp_path / "part.h5"
+    assert invoke("train", cfg, "--out", full).exit_code == 0
+    assert invoke("train", cfg, "--out", part, "--iterations", "2").exit_code == 0
+    res = invoke("train", cfg, "--resume", part, "--iterations", "4")
+    assert res.exit_code == 0, res.output
+    a, b = read_h5(full), read_h5(part)
+    assert set(a) == set(b)
+    for k in a:
+        if not k.startswith("training/wall"):
+            assert np.array_equal(a[k], b[k], equal_nan=True), k
