@@ -207,8 +207,8 @@ def figure(rows, path):
             ax = axes[row, c]
             for r in ok:
                 ax.scatter(r[key], r["cosine"], s=25)
-                label = r["rule"] + (" (reward, mean)" if r["objective"] == "reward" else "")
-                ax.annotate(label, (r[key], r["cosine"]), fontsize=7,
+                tag = r["rule"] + (" (reward, mean)" if r["objective"] == "reward" else "")
+                ax.annotate(tag, (r[key], r["cosine"]), fontsize=7,
                             xytext=(3, 2), textcoords="offset points")
             ax.set_xscale("log")
             ax.set_xlabel(label)
