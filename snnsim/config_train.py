@@ -118,8 +118,8 @@ def train_section(path, t, ctx):
         "checkpoint_every": (_count0, 0), "fidelity_every": (_count0, 0)})
     if t and "task" not in ctx:
         raise ConfigError(path, "needs a [task] section (what to train on)")
-    for key in ("gamma", "c_v"):
-        if key in t and out["rule"] != "eprop-reward":
+    for key, default in (("gamma", 0.9), ("c_v", 0.5)):   # defaults: a written-back config
+        if out[key] != default and out["rule"] != "eprop-reward":
             raise ConfigError(f"{path}.{key}", f"applies to rule 'eprop-reward' only, not "
                                                f"{out['rule']!r}")
     if "eps_on" in out and out["optimizer"] != "adam":
