@@ -6,7 +6,6 @@ import pytest
 from snnsim import ConfigError
 from snnsim.config import build_network, load_config
 from snnsim.config_train import make_trainer
-from snnsim.learning import run_rule
 from snnsim.tasks import make_task
 
 
