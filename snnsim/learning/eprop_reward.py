@@ -17,7 +17,7 @@ The returned "gradient" is -Delta W / eta, so an optimiser step w -= lr g follow
 Tasks: open loop (the inputs do not depend on the actions: bandits, cue-response tasks).
 Through the common rule API (``gradients(net, x, table, rule="eprop-reward", loss="reward",
 mask=decisions, rng=...)``, ``[train] rule = "eprop-reward"``) the targets are a reward table
-r[b, t, k] (``reward``: the reward of action k at step t) and the rewards are read from it for
+r[b, t, k] (the reward of action k at step t; ``snnsim.learning.reward``), read for
 the sampled actions; the returned gradient is then divided by the batch size, like the other
 rules' gradients of a batch-mean loss, and the loss is minus the mean obtained reward per trial.
 
