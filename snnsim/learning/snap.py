@@ -38,8 +38,7 @@ import numpy as np
 
 from .. import interrupt
 from ..errors import MemoryLimitError
-from .common import finish, forward_errors, readout_backward, readout_error, readout_grad, sequence
-from .loss import check_target, loss_and_error
+from .common import finish, forward_errors, readout_grad, sequence
 from .ostl import diag_trace_grads, self_hop
 from .rtrl import DEFAULT_MAX_BYTES, _params, forward_mode
 
@@ -134,9 +133,7 @@ def snap1_stack(net, inputs, targets, *, loss="mse", mask=None, max_bytes=DEFAUL
         raise MemoryLimitError(f"snap-n1 influences need {need / 2**30:.2f} GiB (> limit "
                                f"{max_bytes / 2**30:.2f} GiB); use e-prop, OSTL or BPTT, or a "
                                f"smaller network/batch")
-    blocks, y = net.forward(x)
-    value, err = loss_and_error(y, check_target(targets, y.shape, loss), mask, loss)
-    err = readout_error(net, err).astype(np.float64)
+    value, blocks, y, err, gy = forward_errors(net, x, targets, loss, mask)
     f8 = np.float64
     L = len(net.layers)
     params = _params(net)
@@ -202,5 +199,5 @@ def snap1_stack(net, inputs, targets, *, loss="mse", mask=None, max_bytes=DEFAUL
     per_layer = [[None, None] for _ in range(L)]
     for pi, (q, kind, _) in enumerate(params):
         per_layer[q][0 if kind == "in" else 1] = grads[pi].astype(net.dtype)
-    g_out = readout_grad(net, blocks[-1].z.astype(f8), readout_backward(err, kappa))
+    g_out = readout_grad(net, blocks[-1].z.astype(f8), gy)
     return value, finish(net, per_layer, g_out), y
