@@ -204,9 +204,14 @@ class Trainer:
         if self.learner is not None:
             loss, y = self._online_step(data)
         else:
+            rng = self.rngs["feedback"]
+            if self.comm is not None and self.comm.size > 1:
+                # one draw from the shared stream, then one stream per rank: the random rules'
+                # samples (eprop-reward's actions, uoro/kf-rtrl's signs) differ between shards
+                rng = np.random.default_rng([int(rng.integers(2**63)), self.comm.rank])
             loss, grads, y = run_rule(self.net, data.inputs, data.targets, self.rule, loss=data.loss,
-                                      mask=data.mask, rng=self.rngs["feedback"],
-                                      options=self.opts.learning, feedback_w=self.fixed_feedback)
+                                      mask=data.mask, rng=rng, options=self.opts.learning,
+                                      feedback_w=self.fixed_feedback)
             self._apply(grads)
         self.iteration += 1
         rec = {"iteration": self.iteration, "loss": loss, "wall_s": time.perf_counter() - t0, **fid}

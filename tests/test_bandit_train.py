@@ -130,3 +130,33 @@ def test_resume_bit_identical_with_random_feedback(tmp_path, config, invoke, rea
     for k in a:
         if not k.startswith("training/wall"):
             assert np.array_equal(a[k], b[k], equal_nan=True), k
+
+
+class FakeComm:
+    """Two ranks in one process, for the per-rank action streams (no reduction)."""
+
+    def __init__(self, rank):
+        self.rank, self.size, self.global_batch = rank, 2, 32
+
+    def shard(self, B):
+        return slice(self.rank * B // 2, (self.rank + 1) * B // 2)
+
+    def allreduce_sum(self, a):
+        return a
+
+
+def test_ranks_draw_their_own_actions(write_config, tmp_path, monkeypatch):
+    """With several ranks the actions of different shards come from different streams (the
+    shared stream advances identically on every rank, so resuming stays bit-identical)."""
+    import snnsim.learning.eprop_reward as ER
+    seen = []
+    orig = ER._sample
+    monkeypatch.setattr(ER, "_sample", lambda pi, m, reward, rng: seen.append(
+        rng.bit_generator.state["state"]["state"]) or orig(pi, m, reward, rng))
+    cfg = load_config(write_config("bandit_train", tmp_path))
+    states = []
+    for rank in (0, 1):
+        tr = make_trainer(cfg, build_network(cfg), comm=FakeComm(rank))
+        tr.step()
+        states.append(tr.rngs["feedback"].bit_generator.state)
+    assert seen[0] != seen[1] and states[0] == states[1]
