@@ -6,6 +6,12 @@ relative error ||g - g_bptt|| / ||g_bptt||. A rule that would exceed the memory 
 (RTRL, m-order >= 2 and the full deep recursion are O(N^3)) is reported as skipped.
 With ``--out`` the table is also written to HDF5 (``/gradcheck/<column>``). ``--reset``
 (detach or local) overrides every rule's default reset convention.
+
+``eprop-reward`` (a task with loss "reward", e.g. ``bandit``) samples actions: one update is
+noisy, so its rows are the mean of ``--episodes`` sampled batches against BPTT's gradient of
+minus the expected return (the policy term) and, as ``eprop-reward/critic``, the critic term
+against BPTT of the critic's objective (``snnsim.learning.eprop_reward.reward_fidelity``);
+their status gives the standard error of the mean relative to BPTT's norm ("noise").
 """
 import time
 
@@ -23,11 +29,25 @@ from .options import config_argument, overwrite_option, seed_option, user_errors
 DEFAULT_RULES = "rtrl,eprop,eprop-m1,eprop-m2,deep-eprop,deep-eprop-spatial,deep-eprop-onehop"
 
 
-def fidelity_rows(net, data, rules, *, max_bytes, echo=None, reset=None, rng=None):
+def _reward_rows(net, data, episodes, rng):
+    """eprop-reward's rows: the mean of ``episodes`` sampled updates vs BPTT."""
+    from ..learning.eprop_reward import reward_fidelity
+    t0 = time.perf_counter()
+    rows = reward_fidelity(net, data.inputs, data.targets, mask=data.mask, episodes=episodes,
+                           rng=rng)
+    dt = time.perf_counter() - t0
+    return [{"rule": r["rule"], "weight": r["weight"], "cosine": r["cosine"],
+             "rel_error": r["rel_error"], "seconds": dt,
+             "status": f"ok: mean of {episodes} episodes, noise {r['noise']:.2g}"} for r in rows]
+
+
+def fidelity_rows(net, data, rules, *, max_bytes, echo=None, reset=None, rng=None,
+                  episodes=200):
     """Rows (rule, weight, cosine, rel_error, seconds, status) of each rule against BPTT
     (``reset``: None for each rule's default convention, or "detach" / "local"). ``rng``
     (numpy Generator) feeds the stochastic rules (uoro, kf-rtrl); a rule that does not apply
-    to the network (ConfigError on ``rule``) is skipped with its reason."""
+    to the network (ConfigError on ``rule``) is skipped with its reason. ``eprop-reward``: the
+    mean of ``episodes`` sampled updates (module docstring)."""
     common = dict(loss=data.loss, mask=data.mask)
     t0 = time.perf_counter()
     _, ref, _ = run_rule(net, data.inputs, data.targets, "bptt", **common)
@@ -36,6 +56,12 @@ def fidelity_rows(net, data, rules, *, max_bytes, echo=None, reset=None, rng=Non
     for rule in rules:
         t0 = time.perf_counter()
         try:
+            if rule == "eprop-reward":
+                if data.loss != "reward":
+                    raise ConfigError("rule", "rule 'eprop-reward' needs a task with loss "
+                                              "'reward' (e.g. bandit)")
+                rows += _reward_rows(net, data, episodes, rng)
+                continue
             _, g, _ = run_rule(net, data.inputs, data.targets, rule, max_bytes=max_bytes,
                                reset=reset, rng=rng, **common)
         except (MemoryLimitError, ConfigError) as exc:
@@ -61,8 +87,9 @@ def format_rows(rows):
         if r["status"].startswith("skipped"):
             out.append(f"{r['rule']:<20} {r['weight']:<24} {r['status']}")
         else:
+            note = r["status"][4:] if r["status"].startswith("ok: ") else ""
             out.append(f"{r['rule']:<20} {r['weight']:<24} {r['cosine']:>9.5f} "
-                       f"{r['rel_error']:>10.3e} {r['seconds']:>8.2f}")
+                       f"{r['rel_error']:>10.3e} {r['seconds']:>8.2f}" + (f"  ({note})" if note else ""))
     return "\n".join(out)
 
 
@@ -80,9 +107,11 @@ def format_rows(rows):
 @click.option("--reset", type=click.Choice(["default", "detach", "local"]), default="default",
               show_default=True, help="Reset convention of the approximate rules (default: "
                                       "each rule's own).")
+@click.option("--episodes", type=click.IntRange(min=2), default=200, show_default=True,
+              help="eprop-reward: sampled batches averaged before the comparison.")
 @seed_option
 @overwrite_option
-def command(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
+def command(config, rules, batch, f64, max_gib, out, reset, episodes, seed, overwrite):
     """Compare the gradients of several learning rules with BPTT on CONFIG.toml's task."""
     with user_errors():
         rule_list = [r.strip() for r in rules.split(",") if r.strip()]
@@ -107,7 +136,8 @@ def command(config, rules, batch, f64, max_gib, out, reset, seed, overwrite):
                               inputs=[config])
         rows = fidelity_rows(net, data, rule_list, max_bytes=max_gib * 2**30,
                              reset=None if reset == "default" else reset,
-                             rng=np.random.default_rng([cfg["network"]["seed"], 1]))
+                             rng=np.random.default_rng([cfg["network"]["seed"], 1]),
+                             episodes=episodes)
     click.echo(f"gradient fidelity vs BPTT: {len(net.layers)} layers {net.sizes}, batch {batch}, "
                f"T = {data.steps}, {np.dtype(net.dtype).name}")
     click.echo(format_rows(rows))

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import validate as V
+from .bandit import bandit
 from .base import TaskData, accuracy
 from .digits import sequential_digits
 from .evidence import evidence_accumulation
@@ -18,6 +19,7 @@ TASKS: dict[str, Callable[..., TaskData]] = {
     "evidence_accumulation": evidence_accumulation,
     "store_recall": store_recall,
     "sequential_digits": sequential_digits,
+    "bandit": bandit,
 }
 
 
@@ -46,4 +48,4 @@ def make_task(name: str, rng: np.random.Generator, **options: Any) -> TaskData:
 
 
 __all__ = ["TaskData", "TASKS", "accuracy", "make_task", "sequential_digits",
-           "evidence_accumulation", "store_recall", "sine_wave"]
+           "evidence_accumulation", "store_recall", "sine_wave", "bandit"]
