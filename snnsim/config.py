@@ -32,7 +32,7 @@ from .config_fields import (ANY, REQUIRED, _array_of_tables, _bool, _choice, _co
 from .config_train import task_section, train_section
 from .errors import ConfigError
 from .inputs import CurrentInput, PoissonInput, SpikeInput
-from .layer import Layer, layer_values
+from .layer import Layer, is_sparse, layer_values
 from .network import DTYPES, SURROGATES, Network
 from .state import block_values
 from .neurons import ALIF, LIF, Readout, check_smooth_t_ref
@@ -74,6 +74,13 @@ def _population(path, t, net):
     return p
 
 
+def _sparse(f, value):
+    """[[layer]] sparse: true, false or "auto" (CSR weights, see snnsim.sparse)."""
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise ConfigError(f, f'must be true, false or "auto", got {value!r}')
+
+
 def _layers(path, value, ctx):
     out, names = [], {"readout"}
     for i, t in enumerate(_array_of_tables(path, value, "[[layer]]")):
@@ -83,6 +90,7 @@ def _layers(path, value, ctx):
             "p_in": (V.probability, 1.0), "p_rec": (V.probability, 1.0),
             "autapses": (_bool, False), "delay": (_bool, False),
             "w_in_scale": (V.finite, 1.0), "w_rec_scale": (V.finite, 1.0),
+            "sparse": (_sparse, False),
             "population": (partial(_array_of_tables, example="[[layer.population]]"), REQUIRED)})
         if layer["name"] in names:
             raise ConfigError(f"{lp}.name", f"{layer['name']!r} is already used "
@@ -91,7 +99,9 @@ def _layers(path, value, ctx):
         n_pre, ns = out[-1]["n"] if out else ctx["network"]["n_in"], [p.get("n") for p in layer["population"]]
         if all(type(n) is int for n in ns):   # bound memory before any per-neuron array exists
             n = sum(ns)
-            V.fits_memory(f"{lp}.population", layer_values(n_pre, n, layer["recurrent"]),
+            sp = (layer["p_in"], layer["p_rec"]) if is_sparse(
+                layer["sparse"], layer["p_in"], layer["p_rec"], layer["recurrent"]) else None
+            V.fits_memory(f"{lp}.population", layer_values(n_pre, n, layer["recurrent"], sp),
                           f"{n} neurons with {n_pre} inputs")
         pops = [_population(f"{lp}.population[{j}]", p, ctx["network"])
                 for j, p in enumerate(layer["population"])]

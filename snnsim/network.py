@@ -20,6 +20,7 @@ from .inputs import CurrentInput, PoissonInput, as_source
 from .layer import Layer, layer_values
 from .neurons import Readout, check_smooth_t_ref
 from .state import LayerBlock, NetState, block_values
+from .sparse import CSR, csr_args
 from snnsim.kernels import forward as K
 
 SURROGATES = {"piecewise": K.SURROGATE_PIECEWISE, "smooth": K.SURROGATE_SMOOTH}
@@ -89,7 +90,8 @@ class Network:
             raise ConfigError("network.layers", f"layer names must be unique, got {names}")
         n_pre = self.n_in
         for layer in layers:   # one-line errors, not MemoryError, for sizes that cannot fit
-            V.fits_memory(f"{layer.name}.n", layer_values(n_pre, layer.n, layer.recurrent),
+            V.fits_memory(f"{layer.name}.n", layer_values(n_pre, layer.n, layer.recurrent,
+                                                          layer.sparse_p()),
                           f"the weights of {layer.n} neurons with {n_pre} inputs")
             n_pre = layer.n
         V.fits_memory(f"{readout.name}.n", n_pre * readout.n, f"readout weights {n_pre} x {readout.n}")
@@ -156,7 +158,9 @@ class Network:
                            "p_in": float(layer.p_in), "p_rec": float(layer.p_rec),
                            "autapses": bool(layer.autapses), "delay": bool(layer.delay),
                            "w_in_scale": float(layer.w_in_scale),
-                           "w_rec_scale": float(layer.w_rec_scale), "population": pops,
+                           "w_rec_scale": float(layer.w_rec_scale),
+                           "sparse": layer.sparse if layer.sparse == "auto" else bool(layer.sparse),
+                           "population": pops,
                            "n": layer.n})
         r = self.readout
         return {"network": {"n_in": self.n_in, "dt": self.dt, "dtype": np.dtype(self.dtype).name,
@@ -178,12 +182,15 @@ class Network:
     def weight_table(self) -> list[tuple[str, int | None, str, np.ndarray, np.ndarray | None]]:
         """One row per learnable weight matrix, in a fixed order (the one home of their names):
         (name, layer index or None, kind "in" | "rec" | "out", live array (pre, post), bool mask
-        or None for dense)."""
+        or None for dense). For a sparse layer the live array is the CSR's ``data`` (nnz,)
+        (its synapses in CSR order, :meth:`connectivity`) and the mask None."""
         rows: list[tuple[str, int | None, str, np.ndarray, np.ndarray | None]] = []
+        live = lambda w: w.data if isinstance(w, CSR) else w
         for l, layer in enumerate(self.layers):
-            rows.append((f"{layer.name}.w_in", l, "in", self.w_in[l], self.mask_in[l]))
+            rows.append((f"{layer.name}.w_in", l, "in", live(self.w_in[l]), self.mask_in[l]))
             if self.w_rec[l] is not None:
-                rows.append((f"{layer.name}.w_rec", l, "rec", self.w_rec[l], self.mask_rec[l]))
+                rows.append((f"{layer.name}.w_rec", l, "rec", live(self.w_rec[l]),
+                             self.mask_rec[l]))
         rows.append(("readout.w_out", None, "out", self.w_out, None))
         return rows
 
@@ -197,6 +204,53 @@ class Network:
     def masks(self) -> dict[str, np.ndarray | None]:
         """Dict name -> bool mask (None = dense) of the learnable weights."""
         return {name: m for name, _, _, _, m in self.weight_table()}
+
+    def is_sparse(self, l: int | None = None) -> bool:
+        """True if layer l (any layer when l is None) stores its weights as CSR."""
+        ls = range(len(self.layers)) if l is None else [l]
+        return any(isinstance(self.w_in[k], CSR) for k in ls)
+
+    def require_dense(self, what: str) -> None:
+        """ConfigError naming the first sparse layer: ``what`` needs dense weights."""
+        for l, layer in enumerate(self.layers):
+            if self.is_sparse(l):
+                raise ConfigError(f"{layer.name}.sparse", f"{what} needs dense weights; sparse "
+                                  "layers support the forward pass and e-prop (rule eprop, "
+                                  "deep-eprop-spatial, deep-eprop-onehop)")
+
+    def connectivity(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Dict name -> (indptr, indices) of every sparse weight matrix (CSR by presynaptic
+        entry; the live arrays)."""
+        return {name: (w.indptr, w.indices) for name, w in self._csr_items()}
+
+    def _csr_items(self):
+        for layer, w_in, w_rec in zip(self.layers, self.w_in, self.w_rec):
+            for kind, w in (("w_in", w_in), ("w_rec", w_rec)):
+                if isinstance(w, CSR):
+                    yield f"{layer.name}.{kind}", w
+
+    def weights_shape(self, name: str) -> tuple[int, int]:
+        """(pre, post) shape of weight matrix ``name`` (dense or sparse)."""
+        shapes = {f"{layer.name}.{kind}": w.shape for l, layer in enumerate(self.layers)
+                  for kind, w in (("w_in", self.w_in[l]), ("w_rec", self.w_rec[l]))
+                  if w is not None}
+        if name not in shapes:
+            V.choice("weights", name, list(shapes))
+        return shapes[name]
+
+    def set_connectivity(self, new: Mapping[str, tuple[ArrayLike, ArrayLike]]) -> None:
+        """Replace the synapses of sparse weight matrices: dict name -> (indptr, indices)
+        (sizes checked, one-line ConfigError naming the field); their weights become 0 until
+        :meth:`set_weights` gives the new ``data``."""
+        mine = dict(self._csr_items())
+        for name, (indptr, indices) in new.items():
+            if name not in mine:
+                V.choice("connectivity", name, list(mine))
+            w = mine[name]
+            indices = np.asarray(indices)
+            c = CSR.checked(f"connectivity.{name}", indptr, indices,
+                            np.zeros(len(indices), np.float64), w.shape, self.dtype)
+            w.indptr, w.indices, w.data = c.indptr, c.indices, c.data
 
     def set_weights(self, new: Mapping[str, ArrayLike]) -> None:
         """Copy arrays from dict ``new`` (same names and shapes) into the network."""
@@ -238,11 +292,19 @@ class Network:
             blk.pre = pre
             blk.z0 = state.z[l].copy()
             has_rec = self.w_rec[l] is not None
-            K.layer_run(pre, self.w_in[l], self.w_rec[l] if has_rec else self._empty_rec, has_rec,
-                        p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"], p["gamma"],
-                        p["ref_steps"], SURROGATES[self.surrogate], self.dtype(self.sigma),
-                        state.v[l], state.a[l], state.z[l], state.ref[l],
-                        blk.z, blk.v, blk.a, blk.psi)
+            if self.is_sparse(l):   # CSR weights: kernels loaded only when used
+                from snnsim.kernels import sparse as KS
+                KS.sparse_layer_run(pre, blk.psi, *csr_args(self.w_in[l], self.w_rec[l]), has_rec,
+                                    p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"],
+                                    p["gamma"], p["ref_steps"], SURROGATES[self.surrogate],
+                                    self.dtype(self.sigma), state.v[l], state.a[l], state.z[l],
+                                    state.ref[l], blk.z, blk.v, blk.a)
+            else:
+                K.layer_run(pre, self.w_in[l], self.w_rec[l] if has_rec else self._empty_rec,
+                            has_rec, p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"],
+                            p["gamma"], p["ref_steps"], SURROGATES[self.surrogate],
+                            self.dtype(self.sigma), state.v[l], state.a[l], state.z[l],
+                            state.ref[l], blk.z, blk.v, blk.a, blk.psi)
             if blk.z_prev.shape[1] == Kt:
                 blk.z_prev[:, 0] = blk.z0
                 blk.z_prev[:, 1:] = blk.z[:, :-1]

@@ -100,6 +100,7 @@ def _nir():
 
 def check_exportable(net):
     """Raise a ConfigError naming the first field that NIR cannot express."""
+    net.require_dense("NIR export")
     for i, layer in enumerate(net.layers):
         for j, pop in enumerate(layer.populations):
             f = f"layer[{i}].population[{j}]"

@@ -24,10 +24,13 @@ from numpy.typing import ArrayLike
 from . import interrupt, validate as V
 from .errors import ConfigError, DivergenceError
 from .learning.eprop import OnlineEprop
+from .learning.common import random_feedback
 from .learning.loss import loss_and_error, window_mask
 from .learning.fidelity import compare
 from .learning.options import RuleOptions
+from .learning.reward import optimal_rate
 from .learning.rules import parse_rule, run_rule
+from .learning.taxonomy import FEEDBACK_RULES
 from .optim import make_optimizer
 from .tasks import accuracy
 
@@ -36,6 +39,15 @@ if TYPE_CHECKING:
     from .optim import SGD
     from .tasks import TaskData
     TaskFn = Callable[..., TaskData]
+
+
+def task_accuracy(y, data, mask, sl=slice(None)):
+    """Accuracy on the trials ``sl`` of a batch, or None: labels picked by the summed readout
+    (classification), or the probability of an optimal action (loss "reward",
+    ``snnsim.learning.reward``)."""
+    if data.loss == "reward":
+        return optimal_rate(y, data.targets[sl], mask)
+    return None if data.labels is None else accuracy(y, data.labels[sl], mask)
 
 
 @dataclass(frozen=True)
@@ -114,7 +126,9 @@ class Trainer:
     feedback_w : array (n_top, n_out) or dict, optional
         Feedback matrices of an online rule with random/adaptive feedback instead of random
         draws (see :class:`~snnsim.learning.eprop.OnlineEprop`; copied, then read them with
-        ``trainer.learner.feedback_matrices()``).
+        ``trainer.learner.feedback_matrices()``); for rflo / eprop-reward with
+        ``feedback="random"``, the one fixed matrix (n_top, n_out) of the run (default: drawn
+        once from the feedback generator; ``trainer.fixed_feedback``).
     comm : snnsim.parallel.MPIComm, optional
         Data parallelism: every rank draws the same global batch, simulates its
         ``comm.shard(batch)`` of the trials, and the batch-summed gradients and losses are
@@ -140,6 +154,7 @@ class Trainer:
         online = options.learning.eprop(net, options.rule, self.update_every)
         self.learner: OnlineEprop | None
         if online is not None:
+            self.fixed_feedback = None
             self.learner = OnlineEprop(net, 1, online, rng=self.rngs["feedback"],
                                        feedback_w=feedback_w)
         else:
@@ -148,8 +163,15 @@ class Trainer:
                                   "online updates need eprop, deep-eprop-spatial, deep-eprop-onehop "
                                   "or eprop-m1 with reset = 'detach' on one LIF layer with a "
                                   "shared tau_m")
-            if feedback_w is not None:
+            random_fb = (options.learning.feedback == "random"
+                         and parse_rule(options.rule)[0] in FEEDBACK_RULES)
+            if feedback_w is not None and not random_fb:
                 raise ConfigError("feedback_w", f"rule {options.rule!r} uses no feedback matrix")
+            # rflo / eprop-reward with random feedback: one fixed matrix for the whole run
+            # (drawn at construction, so a resumed trainer redraws the same one)
+            self.fixed_feedback = None if not random_fb else (
+                np.array(feedback_w, dtype=net.dtype) if feedback_w is not None
+                else random_feedback(net, self.rngs["feedback"]))
             self.learner = None
         self.val_every, self.patience = options.val_every, options.patience
         self.val_set = val_task(self.rngs["eval"]) if val_task else None
@@ -196,14 +218,20 @@ class Trainer:
         if self.learner is not None:
             loss, y = self._online_step(data)
         else:
+            rng = self.rngs["feedback"]
+            if self.comm is not None and self.comm.size > 1:
+                # one draw from the shared stream, then one stream per rank: the random rules'
+                # samples (eprop-reward's actions, uoro/kf-rtrl's signs) differ between shards
+                rng = np.random.default_rng([int(rng.integers(2**63)), self.comm.rank])
             loss, grads, y = run_rule(self.net, data.inputs, data.targets, self.rule, loss=data.loss,
-                                      mask=data.mask, rng=self.rngs["feedback"],
-                                      options=self.opts.learning)
+                                      mask=data.mask, rng=rng, options=self.opts.learning,
+                                      feedback_w=self.fixed_feedback)
             self._apply(grads)
         self.iteration += 1
         rec = {"iteration": self.iteration, "loss": loss, "wall_s": time.perf_counter() - t0, **fid}
-        if data.labels is not None:
-            rec["accuracy"] = accuracy(y, data.labels, window_mask(data.mask, *y.shape[:2]))
+        acc = task_accuracy(y, data, window_mask(data.mask, *y.shape[:2]))
+        if acc is not None:
+            rec["accuracy"] = acc
         if self.comm is not None:   # losses are batch means of the shard: weight by its size
             for key in ("loss", "accuracy"):
                 if key in rec:
@@ -236,7 +264,7 @@ class Trainer:
             g = probe.pop_grads()
         else:
             g = run_rule(self.net, x, data.targets, self.rule, rng=np.random.default_rng(0),
-                         options=self.opts.learning, **kw)[1]
+                         options=self.opts.learning, feedback_w=self.fixed_feedback, **kw)[1]
         out = {}
         for name in ref:
             out[f"fidelity_cos.{name}"], out[f"fidelity_rel.{name}"] = compare(g[name], ref[name])
@@ -254,9 +282,11 @@ class Trainer:
             mask = window_mask(data.mask[sl], *y.shape[:2])
             loss, _ = loss_and_error(y, data.targets[sl], mask, data.loss)
             total["loss"] += loss * y.shape[0] / B
-            if data.labels is not None:
-                total["accuracy"] += accuracy(y, data.labels[sl], mask) * y.shape[0] / B
-        return total if data.labels is not None else {"loss": total["loss"]}
+            acc = task_accuracy(y, data, mask, sl)
+            if acc is not None:
+                total["accuracy"] += acc * y.shape[0] / B
+        has_acc = data.labels is not None or data.loss == "reward"
+        return total if has_acc else {"loss": total["loss"]}
 
     def test(self, batch: int, chunk: int = EVAL_TRIALS) -> dict[str, float]:
         """Evaluate on ``batch`` fresh trials of the test task, drawn (from the evaluation
@@ -291,6 +321,9 @@ class Trainer:
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Everything needed to resume bit-identically (arrays + JSON-able scalars)."""
         arrays = {f"weights/{k}": v.copy() for k, v in self.net.weights().items()}
+        for k, (indptr, indices) in self.net.connectivity().items():   # sparse layers
+            arrays.update({f"connectivity/{k}/indptr": indptr.copy(),
+                           f"connectivity/{k}/indices": indices.copy()})
         arrays.update({f"optimizer/{k}": np.asarray(v) for k, v in self.optimizer.state().items()})
         if self.learner is not None and self.learner.feedback_w is not None:
             for name, b in self.learner.feedback_matrices().items():   # top: "feedback/B"
@@ -301,6 +334,9 @@ class Trainer:
         return arrays, meta
 
     def load_state(self, arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any]) -> None:
+        conn = {k: (arrays[f"connectivity/{k}/indptr"], arrays[f"connectivity/{k}/indices"])
+                for k in self.net.connectivity() if f"connectivity/{k}/indptr" in arrays}
+        self.net.set_connectivity(conn)
         self.net.set_weights({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})
         self.optimizer.load_state({k[10:]: v for k, v in arrays.items() if k.startswith("optimizer/")})
         if "feedback/B" in arrays:

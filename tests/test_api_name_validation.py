@@ -13,7 +13,7 @@ from snnsim.learning.rules import FIXED, TAXONOMY, run_rule
 
 RULES = [r for r in FIXED + TAXONOMY if r != "eprop-reward"] + ["bptt-m1", "eprop-m1",
                                                                 "tbptt-k5", "snap-n1"]
-ALLOWED = "choose one of mse, ce (did you mean 'mse'?)"
+ALLOWED = "choose one of mse, ce, reward (did you mean 'mse'?)"
 
 
 def _net(seed=0, n_in=5):
@@ -29,7 +29,7 @@ def _data(seed=1, B=2, T=20, n_in=5):
 
 
 def test_loss_names_are_exact_everywhere():
-    assert LOSSES == ("mse", "ce")
+    assert LOSSES == ("mse", "ce", "reward")
     x, y = _data()
     with pytest.raises(snnsim.ConfigError) as e:
         snnsim.TaskData(x, y, np.ones(20), "MSE")

@@ -30,6 +30,7 @@ from ..errors import ConfigError, DivergenceError
 from ..trained import file_config, stored_config
 from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..parallel import MPIComm, RootFailed
+from ..io.recorder import write_weights
 from ..io.training import TrainLog, load_checkpoint, save_checkpoint, truncate_log
 from ..io.size import check_output_size, train_output_bytes
 from .options import (RunFailed, UserError, max_output_option, one_line, overwrite_option,
@@ -322,8 +323,7 @@ def command(config, out, resume, iterations, rule, seed, overwrite, max_output, 
             return
         log.flush()
         save_checkpoint(writer, trainer, log)   # whatever checkpoint_every: --resume can extend it
-        for name, w in net.weights().items():
-            writer.write_dataset(f"weights/{name}", w, units="1")
+        write_weights(writer, net)   # weights (and sparse layers' connectivity)
         interrupt.inner_checks(True)   # the test runs on rank 0 alone
         try:
             test = trainer.test(tr["test_batch"]) if trainer.test_task else {}

@@ -405,9 +405,15 @@ def make_recorders(writer: H5Writer, net: Any, batch: int, record: Mapping[str, 
 
 
 def write_weights(writer: H5Writer, net: Any) -> None:
-    """``/weights/<name>`` for every weight matrix of ``net`` ((pre, post) layout)."""
+    """``/weights/<name>`` for every weight matrix of ``net`` ((pre, post) layout; for a
+    sparse layer the CSR ``data`` (nnz,), its synapses in ``/connectivity/<name>/indptr`` and
+    ``indices``, :mod:`snnsim.sparse`)."""
     for name, w in net.weights().items():
         writer.write_dataset(f"weights/{name}", w, units="1")
+    for name, (indptr, indices) in net.connectivity().items():
+        writer.write_dataset(f"connectivity/{name}/indptr", indptr, units="1")
+        writer.write_dataset(f"connectivity/{name}/indices", indices, units="1",
+                             n_post=net.weights_shape(name)[1])
 
 
 # ------------------------------------------------------------------------ SONATA views

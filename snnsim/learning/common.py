@@ -70,12 +70,13 @@ def readout_backward(y_err, kappa):
 
 def forward_errors(net, inputs, targets, loss, mask):
     """Whole-sequence forward pass, dE/dy and the readout adjoint of the loss: (value, blocks,
-    y, err, gy) with err = dE/dy^t and gy^t = err^t + kappa gy^{t+1}, (B, T, n_out) float64."""
+    y, err, gy) with err = dE/dy^t scaled by the readout's input scale (``readout_error``) and
+    gy^t = err^t + kappa gy^{t+1}, (B, T, n_out) float64."""
     from .loss import check_target, loss_and_error
     x = sequence(net, inputs)
     blocks, y = net.forward(x)
     value, err = loss_and_error(y, check_target(targets, y.shape, loss), mask, loss)
-    err = err.astype(np.float64)
+    err = readout_error(net, err.astype(np.float64))
     return value, blocks, y, err, readout_backward(err, np.float64(net.kappa[0]))
 
 

@@ -23,7 +23,7 @@ def compare(g, ref):
 
 
 def fidelity(net: Network, inputs: ArrayLike, targets: ArrayLike, rules: str | Sequence[str],
-             **kw: Any) -> list[dict[str, Any]]:
+             *, episodes: int = 200, **kw: Any) -> list[dict[str, Any]]:
     """Rows (rule, weight, cosine, rel_error, norm) for every rule and weight matrix vs BPTT.
 
     Parameters
@@ -34,6 +34,12 @@ def fidelity(net: Network, inputs: ArrayLike, targets: ArrayLike, rules: str | S
     rules : str or sequence of str
         Rule names (see :mod:`snnsim.learning.rules`); one name is one rule. Anything else
         (e.g. ``rules=5``) is a :class:`~snnsim.ConfigError` naming ``rules``.
+    episodes : int
+        ``eprop-reward`` (with ``loss="reward"``) samples actions: its rows compare the mean of
+        ``episodes`` sampled updates, the policy term ("eprop-reward") with BPTT's gradient of
+        minus the expected return and the critic term ("eprop-reward/critic") with BPTT of the
+        critic's objective, and add "noise" (standard error of the mean / ||BPTT||); see
+        :func:`snnsim.learning.eprop_reward.reward_fidelity`.
     **kw
         Keywords of :func:`~snnsim.learning.rules.run_rule` (``loss``, ``mask``, ``rng``, ...).
 
@@ -53,6 +59,13 @@ def fidelity(net: Network, inputs: ArrayLike, targets: ArrayLike, rules: str | S
                                                            if k in ("loss", "mask")})
     rows = []
     for rule in rules:
+        if rule == "eprop-reward" and kw.get("loss") == "reward":
+            from .eprop_reward import reward_fidelity
+            rng = kw.get("rng") or np.random.default_rng(0)
+            rows += reward_fidelity(net, inputs, targets, mask=kw.get("mask"),
+                                    episodes=episodes, rng=rng,
+                                    **{k: kw[k] for k in ("gamma", "c_v") if k in kw})
+            continue
         _, g, _ = run_rule(net, inputs, targets, rule, **kw)
         for name in ref:
             cos, rel = compare(g[name], ref[name])

@@ -2,6 +2,8 @@
 
 MSE (regression):        E = 1/B sum_b sum_t m_bt sum_k 0.5 (y_bk^t - y*_bk^t)^2
 Cross-entropy (classes): E = -1/B sum_b sum_t m_bt sum_k y*_bk^t log softmax(y_b^t)_k
+Reward (open-loop RL):   E = -1/B sum_b sum_t m_bt sum_k pi_bk^t r_bk^t, targets = reward
+                         table r, m = decision steps (``reward``: minus the expected return)
 ``err`` = dE/dy^t, which is the e-prop error term (y - y*) or (pi - pi*) (Bellec et al. 2020).
 
 The loss names are exactly those of :data:`LOSSES` (lower case); every entry point
@@ -13,8 +15,9 @@ import numpy as np
 
 from .. import validate as V
 
-#: the allowed loss names: mean squared error, cross-entropy of the softmax readout
-LOSSES = ("mse", "ce")
+#: the allowed loss names: mean squared error, cross-entropy of the softmax readout,
+#: minus the expected reward of a reward table (snnsim.learning.reward)
+LOSSES = ("mse", "ce", "reward")
 
 
 def check_loss(kind):
@@ -35,9 +38,14 @@ def window_mask(mask, B, T):
 
 
 def check_target(target, y_shape, kind):
-    """The target as float64 of shape ``y_shape``, after checking the loss name."""
+    """The target as float64 of shape ``y_shape``, after checking the loss name (a reward table
+    is checked too)."""
     check_loss(kind)
-    return V.array("targets", target, y_shape).astype(np.float64)
+    table = V.array("targets", target, y_shape).astype(np.float64)
+    if kind == "reward":
+        from .reward import check_table
+        check_table(table)
+    return table
 
 
 def loss_and_error(y, target, mask, kind):
@@ -51,11 +59,15 @@ def loss_and_error(y, target, mask, kind):
         Target readout (``"mse"``) or class probabilities (``"ce"``).
     mask : ndarray (B, T) or (T,) or None
         Learning window (1 where the loss counts).
-    kind : {"mse", "ce"}
+    kind : {"mse", "ce", "reward"}
         Loss name (anything else: :class:`~snnsim.ConfigError` naming ``loss``).
     """
     check_loss(kind)
     B, T, _ = y.shape
+    if kind == "reward":
+        from .reward import reward_loss
+        loss, err = reward_loss(y, target, window_mask(mask, B, T))
+        return loss, err.astype(y.dtype)
     m = window_mask(mask, B, T)[:, :, None]
     y64 = y.astype(np.float64)
     if kind == "mse":

@@ -90,6 +90,15 @@ def assemble(net, params, grads, g_out):
     return finish(net, per_layer, g_out)
 
 
+def one_estimate(samples_fn, net, inputs, targets, *, rng, loss="mse", mask=None,
+                 max_bytes=None):
+    """(loss, grads, y) of one estimate of a sampling rule: ``samples_fn`` is
+    :func:`uoro_samples` or ``kf_rtrl.kf_rtrl_samples`` (the rule entry points' one home)."""
+    value, grads, g_out, y = samples_fn(net, inputs, targets, rng=rng, loss=loss, mask=mask,
+                                        max_bytes=max_bytes)
+    return value, assemble(net, _params(net), [g[0] for g in grads], g_out), y
+
+
 def uoro(net, inputs, targets, *, rng, loss="mse", mask=None, max_bytes=None):
     """Return (loss, grads, y) of one UORO estimate (grads summed over the batch).
 
@@ -104,6 +113,5 @@ def uoro(net, inputs, targets, *, rng, loss="mse", mask=None, max_bytes=None):
     max_bytes : int, optional
         Memory limit, bytes.
     """
-    value, grads, g_out, y = uoro_samples(net, inputs, targets, rng=rng, loss=loss, mask=mask,
-                                          max_bytes=max_bytes)
-    return value, assemble(net, _params(net), [g[0] for g in grads], g_out), y
+    return one_estimate(uoro_samples, net, inputs, targets, rng=rng, loss=loss, mask=mask,
+                        max_bytes=max_bytes)

@@ -9,6 +9,7 @@ import numpy as np
 import numpy as np
 
 from .. import validate as V
+from .bandit import bandit
 from .base import TaskData, accuracy
 from .digits import sequential_digits
 from .evidence import evidence_accumulation
@@ -20,6 +21,7 @@ TASKS: dict[str, Callable[..., TaskData]] = {
     "evidence_accumulation": evidence_accumulation,
     "store_recall": store_recall,
     "sequential_digits": sequential_digits,
+    "bandit": bandit,
 }
 
 
@@ -58,4 +60,4 @@ def trial_shape(name, *, dt=1.0, **options):
 
 
 __all__ = ["TaskData", "TASKS", "accuracy", "make_task", "trial_shape", "sequential_digits",
-           "evidence_accumulation", "store_recall", "sine_wave"]
+           "evidence_accumulation", "store_recall", "sine_wave", "bandit"]

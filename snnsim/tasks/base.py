@@ -21,8 +21,9 @@ class TaskData:
         Target readout (``"mse"``) or one-hot class probabilities (``"ce"``).
     mask : ndarray (B, T) or (T,)
         Learning window: 1 where the loss counts, 0 elsewhere.
-    loss : {"mse", "ce"}
-        Mean squared error or cross-entropy (softmax of the readout). Any other
+    loss : {"mse", "ce", "reward"}
+        Mean squared error, cross-entropy (softmax of the readout) or minus the expected
+        reward of a reward table (``snnsim.learning.reward``). Any other
         value, e.g. ``"MSE"``, is a :class:`~snnsim.ConfigError` naming ``loss``:
         every rule sees the same validated name.
     labels : ndarray (B,), optional
