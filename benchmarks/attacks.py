@@ -441,7 +441,9 @@ def a10d(ctx, d):
 
 def _gradcheck_row(ctx, d, signum):
     r = signal_after(ctx, d, ("gradcheck", "train.toml", "--rules", "rtrl,eprop-m1,eprop-m2",
-                              "--out", "g.h5"), signum, 3)
+                              "--batch", "32", "--out", "g.h5"), signum, 3)
+    if r[0] == 0:   # finished before the signal: its file must be complete
+        return r, h5_status(d / "g.h5") == "complete"
     again = ctx.run("gradcheck", "train.toml", "--rules", "eprop", "--out", "g.h5", cwd=d)
     return r, again[0] == 0
 
