@@ -1,0 +1,259 @@
+"""Fused online e-prop loop: forward step, learning signal, trace update and, every k steps,
+the optimiser's weight update, all in one compiled call per chunk of a sequence.
+
+Online e-prop (Bellec et al. 2020, Nat. Commun. 11:3625) updates the weights while the
+sequence runs. Driven from Python, every update costs a forward block, a loss, the learning
+signals, a trace block, a gradient reduction and an optimiser step, each a separate call
+with its own allocations: about 0.3 ms per update on a 100-neuron network. Here the loop
+over steps is compiled; per step and trial b (layers l = 0..L-1 bottom-up):
+
+    forward:   layer_step (kernels.forward) of every layer, readout_step: y^t
+    error:     err^t = dE/dy^t (mse: m (y - y*) / B; ce: m (softmax(y) sum y* - y*) / B),
+               times the readout's input scale c
+    signals:   L_top^t = B err^t;   delta_{l-1}^t = B_l (zeta_l psi_l^t delta_l^t)
+    traces:    eprop_step (kernels.eprop) of every layer; readout_grad_step
+and after every k-th step (and the last), with G_l = sum_b grad_l[b] (+ the regulariser's
+sum_b w_bj esum_l[b]; w_bj = c_reg (f_bj - f_target) / (dur B), f in Hz since the last
+update), masked, for every weight w with gradient g:
+
+    SGD:   w <- w - lr g
+    Adam:  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+           w <- w - lr (m / c1) / (sqrt(v / c2) + eps)          (eps on v_hat)
+           w <- w - (lr sqrt(c2) / c1) m / (sqrt(v) + eps)      (eps on v)
+           c1 = 1 - b1^t, c2 = 1 - b2^t of the update's count t
+
+The update is compiled without fastmath and evaluates the expressions in the order
+``snnsim.optim`` does with numpy, in float64, so the weights it writes are those of the
+Python optimiser (the deltas are rounded to the weights' dtype before they are added).
+"""
+import numpy as np
+
+from ._jit import kernel
+from .eprop import eprop_step, readout_grad_step
+from .forward import layer_step, readout_step
+
+SGD = 0
+ADAM = 1
+
+
+@kernel(fastmath=False)
+def update_weight(w, gs, off, mask, has_mask, kind, lr, b1, b2, eps, eps_on_v, c1, c2, m, v,
+                  cast):
+    """One optimiser step of weight w (pre, post) from the summed gradient ``gs`` (post,
+    off + pre) (modified in place: w, and m, v (pre, post) float64 for Adam; ``cast`` (1,)
+    of w's dtype is scratch). Returns False when an updated entry is not finite."""
+    finite = True
+    om1 = 1.0 - b1
+    om2 = 1.0 - b2
+    lr_t = lr * np.sqrt(c2) / c1
+    for i in range(w.shape[0]):
+        for j in range(w.shape[1]):
+            g = gs[j, off + i]
+            keep = not has_mask or mask[i, j]
+            if not keep:
+                g = g * 0.0
+            g64 = np.float64(g)
+            if kind == SGD:
+                d = -lr * g64
+            else:
+                mm = m[i, j] * b1 + om1 * g64
+                vv = v[i, j] * b2 + om2 * g64 * g64
+                m[i, j] = mm
+                v[i, j] = vv
+                if eps_on_v:
+                    d = -lr_t * mm / (np.sqrt(vv) + eps)
+                else:
+                    d = -lr * (mm / c1) / (np.sqrt(vv / c2) + eps)
+            if not keep:
+                d = d * 0.0
+            cast[0] = d
+            w[i, j] += cast[0]
+            if not np.isfinite(w[i, j]):
+                finite = False
+    return finite
+
+
+@kernel(fastmath=False)
+def step_error(yb, tg, mb, ce, inv_b, scale, regular, errb):
+    """dE/dy of one step of one trial into errb (n_out,) (cast to its dtype, times the
+    readout's input scale unless ``regular``); returns the step's loss (float64)."""
+    n_out = yb.shape[0]
+    loss = 0.0
+    if ce:
+        mx = np.float64(yb[0])
+        for k in range(1, n_out):
+            mx = max(mx, np.float64(yb[k]))
+        se = 0.0
+        ts = 0.0
+        for k in range(n_out):
+            se += np.exp(np.float64(yb[k]) - mx)
+            ts += tg[k]
+        lse = np.log(se)
+        for k in range(n_out):
+            logp = (np.float64(yb[k]) - mx) - lse
+            loss -= mb * tg[k] * logp
+            errb[k] = mb * (np.exp(logp) * ts - tg[k]) * inv_b
+    else:
+        for k in range(n_out):
+            d = np.float64(yb[k]) - tg[k]
+            loss += 0.5 * mb * d * d
+            errb[k] = mb * d * inv_b
+    if not regular:
+        for k in range(n_out):
+            errb[k] = errb[k] * scale[k]
+    return loss * inv_b
+
+
+@kernel()
+def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
+                 w_in, w_rec, has_rec, delay_in, alpha, zeta, v_th, beta, rho, inv_th, g_th,
+                 ref_steps, surrogate, sigma,
+                 v, a, z, ref, x_last,
+                 psi_prev, ev, ea, hh, eb, grad, esum, adaptive, use_h, a_hat, h_delay,
+                 reset_local, want_esum, fb_in,
+                 w_out, w_out_eff, kappa_out, kappa, y, y_out, keep_y, zbar, g_out, fb,
+                 spikes, seq_spikes, c_reg, f_target, dt_ms,
+                 opt_kind, lr_in, lr_rec, lr_out, b1, b2, eps, eps_on_v, c1s, c2s,
+                 m_in, v_in, m_rec, v_rec, m_out, v_out, mask_in, mask_rec, has_mask_in,
+                 has_mask_rec,
+                 pre, psi_t, sig_t, z_t, cur, dd, idx, gs, errb, cast,
+                 counters, acc):
+    """Steps t0..t1-1 of a sequence (B trials) with a weight update after every k-th step
+    of the sequence and after its last step (see the module docstring).
+
+    Per-layer arguments are tuples over layers (placeholders (1, 1[, 1]) where unused).
+    x (B, T, n_in), target (B, T, n_out) float64, mask (B, T) float64.
+    Modified in place: weights w_in, w_rec, w_out (and w_out_eff = w_out * scale when not
+    ``regular``), the optimiser's m and v, the state v, a, z, ref, x_last, y, the traces
+    psi_prev, ev, ea, hh, eb, the gradients grad, esum, g_out, zbar, spike counts ``spikes``
+    (B, n, since the last update) and ``seq_spikes`` (n,), y_out (B, T, n_out) when
+    keep_y, scratch (pre .. cast), counters [updates done, steps since the last update,
+    1 if an update made a weight non-finite] and acc [summed loss].
+    Returns when done, or right after an update that made a weight non-finite.
+    """
+    B = x.shape[0]
+    T = x.shape[1]
+    L = len(w_in)
+    top = L - 1
+    inv_b = 1.0 / B
+    n_top = z_t[top].shape[0]
+    n_out = y.shape[1]
+    for t in range(t0, t1):
+        for b in range(B):
+            for l in range(L):
+                src = x[b, t] if l == 0 else z_t[l - 1]
+                p_l = pre[l]
+                n_in = w_in[l].shape[0]
+                if delay_in[l]:
+                    xl = x_last[l][b]
+                    for i in range(n_in):
+                        p_l[i] = xl[i]
+                        xl[i] = src[i]
+                else:
+                    for i in range(n_in):
+                        p_l[i] = src[i]
+                if has_rec[l]:
+                    zl = z[l][b]
+                    for i in range(zl.shape[0]):
+                        p_l[n_in + i] = zl[i]
+                layer_step(p_l[:n_in], w_in[l], w_rec[l], has_rec[l], alpha[l], zeta[l],
+                           v_th[l], beta[l], rho[l], inv_th[l], g_th[l], ref_steps[l],
+                           surrogate, sigma, v[l][b], a[l][b], z[l][b], ref[l][b], cur[l], dd[l],
+                           idx[l], z_t[l], psi_t[l])
+            yb = y[b]
+            readout_step(z_t[top], w_out_eff, kappa_out, yb)
+            if keep_y:
+                for o in range(n_out):
+                    y_out[b, t, o] = yb[o]
+            acc[0] += step_error(yb, target[b, t], mask[b, t], ce, inv_b, scale, regular, errb)
+            st = sig_t[top]
+            for j in range(n_top):
+                s = 0.0 * st[j]
+                for o in range(n_out):
+                    s += errb[o] * fb[j, o]
+                st[j] = s
+            for l in range(top, 0, -1):   # the signal handed to the layer below, same step
+                up = sig_t[l]
+                pl = psi_t[l]
+                ze = zeta[l]
+                tmp = cur[l]
+                for j in range(up.shape[0]):
+                    tmp[j] = up[j] * pl[j] * ze[j]
+                dn = sig_t[l - 1]
+                bl = fb_in[l]
+                for i in range(dn.shape[0]):
+                    s = 0.0 * dn[i]
+                    for j in range(up.shape[0]):
+                        s += tmp[j] * bl[i, j]
+                    dn[i] = s
+            for l in range(L):
+                zl = z_t[l]
+                sp = spikes[l][b]
+                ss = seq_spikes[l]
+                for j in range(zl.shape[0]):
+                    sp[j] += zl[j]
+                    ss[j] += zl[j]
+            readout_grad_step(z_t[top], errb, kappa, zbar[b], g_out[b])
+            for l in range(L):
+                rb = b if adaptive[l] else 0
+                hb = b if use_h[l] else 0
+                eb_ = b if want_esum else 0
+                if reset_local:
+                    eprop_step(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
+                               kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
+                               psi_prev[l][b], ev[l][b], ea[l][rb], hh[l][hb], eb[l][b],
+                               grad[l][b], esum[l][eb_], v_th[l])
+                else:
+                    eprop_step(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
+                               kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
+                               psi_prev[l][b], ev[l][b], ea[l][rb], hh[l][hb], eb[l][b],
+                               grad[l][b], esum[l][eb_], None)
+        counters[1] += 1
+        if (t + 1) % k != 0 and t != T - 1:
+            continue
+        # ---------------------------------------------------------------- weight update
+        u = counters[0]
+        c1 = c1s[u]
+        c2 = c2s[u]
+        counters[0] += 1
+        dur = max(counters[1], 1) * dt_ms * 1e-3
+        ok = True
+        for l in range(L):
+            g_l = grad[l]
+            s_l = gs[l]
+            s_l[:, :] = g_l[0]
+            for bb in range(1, B):
+                s_l += g_l[bb]
+            if want_esum:
+                es = esum[l]
+                sp = spikes[l]
+                wb = cur[l]
+                for j in range(s_l.shape[0]):
+                    for bb in range(B):
+                        wb[j] = c_reg * (sp[bb, j] / dur - f_target) / (dur * B)
+                        for i in range(s_l.shape[1]):
+                            s_l[j, i] += wb[j] * es[bb, j, i]
+                es[:, :, :] = 0.0
+            ok &= update_weight(w_in[l], s_l, 0, mask_in[l], has_mask_in[l], opt_kind, lr_in[l],
+                                b1, b2, eps, eps_on_v, c1, c2, m_in[l], v_in[l], cast)
+            if has_rec[l]:
+                ok &= update_weight(w_rec[l], s_l, w_in[l].shape[0], mask_rec[l],
+                                    has_mask_rec[l], opt_kind, lr_rec[l], b1, b2, eps, eps_on_v,
+                                    c1, c2, m_rec[l], v_rec[l], cast)
+            g_l[:, :, :] = 0.0
+            spikes[l][:, :] = 0.0
+        go = gs[L]
+        go[:, :] = g_out[0]
+        for bb in range(1, B):
+            go += g_out[bb]
+        ok &= update_weight(w_out, go.T, 0, mask_in[0], False, opt_kind, lr_out, b1, b2, eps,
+                            eps_on_v, c1, c2, m_out, v_out, cast)
+        g_out[:, :, :] = 0.0
+        if not regular:
+            for j in range(w_out.shape[0]):
+                for o in range(n_out):
+                    w_out_eff[j, o] = w_out[j, o] * scale[o]
+        counters[1] = 0
+        if not ok:
+            counters[2] = 1
+            return
