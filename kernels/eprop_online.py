@@ -27,8 +27,9 @@ The update is compiled without fastmath and evaluates the expressions in the ord
 Python optimiser (the deltas are rounded to the weights' dtype before they are added).
 """
 import numpy as np
+from numba import njit
 
-from ._jit import kernel
+from ._jit import _options, kernel
 from .eprop import eprop_step, readout_grad_step
 from .forward import layer_step, readout_step
 
@@ -36,44 +37,82 @@ SGD = 0
 ADAM = 1
 
 
-@kernel(fastmath=False)
-def update_weight(w, gs, off, mask, has_mask, kind, lr, b1, b2, eps, eps_on_v, c1, c2, m, v,
-                  cast):
-    """One optimiser step of weight w (pre, post) from the summed gradient ``gs`` (post,
-    off + pre) (modified in place: w, and m, v (pre, post) float64 for Adam; ``cast`` (1,)
-    of w's dtype is scratch). Returns False when an updated entry is not finite."""
+# the update's arithmetic is numpy's: no fastmath, and float division by zero gives inf/nan
+# as in numpy instead of a ZeroDivisionError check per division (which stops vectorisation)
+exact = njit(**dict(_options(False, False), error_model="numpy"))
+
+
+@exact
+def update_weight(w, grad, off, mask, has_mask, kind, lr, b1, b2, eps, eps_on_v, c1, c2, m, v,
+                  grow, mrow, drow):
+    """One optimiser step of weight w (pre, post) from the per-trial gradients ``grad``
+    (B, post, off + pre), summed over the trials in order (as numpy's ``sum(axis=0)``) and
+    set to zero as they are read. w, m and v are C-contiguous. Modified in place: w, and m, v (pre, post) float64 for Adam;
+    grow, mrow (>= n_post,) float64 and drow (as long, w's dtype) are scratch (the
+    gradient is gathered and updated ``len(grow) // n_post`` presynaptic rows at a time). Returns False when an
+    updated entry is not finite.
+
+    Masked entries: g and the delta are multiplied by 0 (by 1 elsewhere, which changes no
+    bit), as ``finish`` and ``SGD.step`` do with numpy.
+    """
     finite = True
     om1 = 1.0 - b1
     om2 = 1.0 - b2
     lr_t = lr * np.sqrt(c2) / c1
-    for i in range(w.shape[0]):
-        for j in range(w.shape[1]):
-            g = gs[j, off + i]
-            keep = not has_mask or mask[i, j]
-            if not keep:
-                g = g * 0.0
-            g64 = np.float64(g)
-            if kind == SGD:
-                d = -lr * g64
+    n_pre, n_post = w.shape
+    nb = grow.shape[0] // n_post
+    wf = w.reshape(-1)
+    mf = m.reshape(-1)
+    vf = v.reshape(-1)
+    for i0 in range(0, n_pre, nb):
+        i1 = min(n_pre, i0 + nb)
+        ne = (i1 - i0) * n_post
+        for j in range(n_post):         # gather rows i0..i1-1 of the gradient (a cache line)
+            for i in range(i0, i1):
+                mk = 1.0
+                if has_mask and not mask[i, j]:
+                    mk = 0.0
+                e = (i - i0) * n_post + j
+                mrow[e] = mk
+                g = grad[0, j, off + i]
+                grad[0, j, off + i] = 0.0
+                for b in range(1, grad.shape[0]):
+                    g += grad[b, j, off + i]
+                    grad[b, j, off + i] = 0.0
+                grow[e] = np.float64(g * mk)
+        base = i0 * n_post
+        if kind == SGD:
+            for e in range(ne):
+                drow[e] = -lr * grow[e] * mrow[e]
+        else:
+            mi = mf[base:base + ne]
+            vi = vf[base:base + ne]
+            if eps_on_v:
+                for e in range(ne):
+                    g64 = grow[e]
+                    mm = mi[e] * b1 + om1 * g64
+                    vv = vi[e] * b2 + om2 * g64 * g64
+                    mi[e] = mm
+                    vi[e] = vv
+                    drow[e] = -lr_t * mm / (np.sqrt(vv) + eps) * mrow[e]
             else:
-                mm = m[i, j] * b1 + om1 * g64
-                vv = v[i, j] * b2 + om2 * g64 * g64
-                m[i, j] = mm
-                v[i, j] = vv
-                if eps_on_v:
-                    d = -lr_t * mm / (np.sqrt(vv) + eps)
-                else:
-                    d = -lr * (mm / c1) / (np.sqrt(vv / c2) + eps)
-            if not keep:
-                d = d * 0.0
-            cast[0] = d
-            w[i, j] += cast[0]
-            if not np.isfinite(w[i, j]):
+                for e in range(ne):
+                    g64 = grow[e]
+                    mm = mi[e] * b1 + om1 * g64
+                    vv = vi[e] * b2 + om2 * g64 * g64
+                    mi[e] = mm
+                    vi[e] = vv
+                    drow[e] = -lr * (mm / c1) / (np.sqrt(vv / c2) + eps) * mrow[e]
+        wi = wf[base:base + ne]
+        for e in range(ne):
+            wi[e] += drow[e]
+        for e in range(ne):
+            if not np.isfinite(wi[e]):
                 finite = False
     return finite
 
 
-@kernel(fastmath=False)
+@exact
 def step_error(yb, tg, mb, ce, inv_b, scale, regular, errb):
     """dE/dy of one step of one trial into errb (n_out,) (cast to its dtype, times the
     readout's input scale unless ``regular``); returns the step's loss (float64)."""
@@ -116,7 +155,7 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                  opt_kind, lr_in, lr_rec, lr_out, b1, b2, eps, eps_on_v, c1s, c2s,
                  m_in, v_in, m_rec, v_rec, m_out, v_out, mask_in, mask_rec, has_mask_in,
                  has_mask_rec,
-                 pre, psi_t, sig_t, z_t, cur, dd, idx, gs, errb, cast,
+                 pre, psi_t, sig_t, z_t, cur, dd, idx, errb, grow, mrow, drow,
                  counters, acc):
     """Steps t0..t1-1 of a sequence (B trials) with a weight update after every k-th step
     of the sequence and after its last step (see the module docstring).
@@ -127,7 +166,7 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
     ``regular``), the optimiser's m and v, the state v, a, z, ref, x_last, y, the traces
     psi_prev, ev, ea, hh, eb, the gradients grad, esum, g_out, zbar, spike counts ``spikes``
     (B, n, since the last update) and ``seq_spikes`` (n,), y_out (B, T, n_out) when
-    keep_y, scratch (pre .. cast), counters [updates done, steps since the last update,
+    keep_y, scratch (pre .. drow; grow, mrow, drow as long as the largest layer or n_out), counters [updates done, steps since the last update,
     1 if an update made a weight non-finite] and acc [summed loss].
     Returns when done, or right after an update that made a weight non-finite.
     """
@@ -219,36 +258,27 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
         dur = max(counters[1], 1) * dt_ms * 1e-3
         ok = True
         for l in range(L):
-            g_l = grad[l]
-            s_l = gs[l]
-            s_l[:, :] = g_l[0]
-            for bb in range(1, B):
-                s_l += g_l[bb]
-            if want_esum:
+            if want_esum:   # the regulariser's gradient, added to trial 0's
                 es = esum[l]
                 sp = spikes[l]
                 wb = cur[l]
-                for j in range(s_l.shape[0]):
-                    for bb in range(B):
+                g0 = grad[l][0]
+                for bb in range(B):
+                    for j in range(g0.shape[0]):
                         wb[j] = c_reg * (sp[bb, j] / dur - f_target) / (dur * B)
-                        for i in range(s_l.shape[1]):
-                            s_l[j, i] += wb[j] * es[bb, j, i]
+                        for i in range(g0.shape[1]):
+                            g0[j, i] += wb[j] * es[bb, j, i]
                 es[:, :, :] = 0.0
-            ok &= update_weight(w_in[l], s_l, 0, mask_in[l], has_mask_in[l], opt_kind, lr_in[l],
-                                b1, b2, eps, eps_on_v, c1, c2, m_in[l], v_in[l], cast)
+            ok &= update_weight(w_in[l], grad[l], 0, mask_in[l], has_mask_in[l], opt_kind,
+                                lr_in[l], b1, b2, eps, eps_on_v, c1, c2, m_in[l], v_in[l], grow,
+                                mrow, drow)
             if has_rec[l]:
-                ok &= update_weight(w_rec[l], s_l, w_in[l].shape[0], mask_rec[l],
+                ok &= update_weight(w_rec[l], grad[l], w_in[l].shape[0], mask_rec[l],
                                     has_mask_rec[l], opt_kind, lr_rec[l], b1, b2, eps, eps_on_v,
-                                    c1, c2, m_rec[l], v_rec[l], cast)
-            g_l[:, :, :] = 0.0
+                                    c1, c2, m_rec[l], v_rec[l], grow, mrow, drow)
             spikes[l][:, :] = 0.0
-        go = gs[L]
-        go[:, :] = g_out[0]
-        for bb in range(1, B):
-            go += g_out[bb]
-        ok &= update_weight(w_out, go.T, 0, mask_in[0], False, opt_kind, lr_out, b1, b2, eps,
-                            eps_on_v, c1, c2, m_out, v_out, cast)
-        g_out[:, :, :] = 0.0
+        ok &= update_weight(w_out, g_out.transpose(0, 2, 1), 0, mask_in[0], False, opt_kind,
+                            lr_out, b1, b2, eps, eps_on_v, c1, c2, m_out, v_out, grow, mrow, drow)
         if not regular:
             for j in range(w_out.shape[0]):
                 for o in range(n_out):

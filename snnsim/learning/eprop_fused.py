@@ -134,9 +134,8 @@ class FusedOnline:
         pre = tuple(np.zeros(net.n_pre(l), dt) for l in range(L))
         per_n = lambda dty=dt: tuple(np.zeros(n, dty) for n in net.sizes)   # noqa: E731
         idx = tuple(np.zeros(max(net.n_pre(l), 1), np.int64) for l in range(L))
-        gs = tuple(np.zeros((n, net.n_pre(l)), dt) for l, n in enumerate(net.sizes)) + (
-            np.zeros((net.sizes[-1], net.readout.n), dt),)
         counters = np.zeros(3, np.int64)
+        n_max = max(net.sizes + [net.readout.n])
         acc = np.zeros(1)
         tr = eng.traces
         args_static = (
@@ -168,8 +167,9 @@ class FusedOnline:
             tuple(phb if l not in rec or rec[l][4] is None else rec[l][4] for l in range(L)),
             np.array([r[4] is not None for r in win]),
             np.array([l in rec and rec[l][4] is not None for l in range(L)]),
-            pre, per_n(), per_n(), per_n(), per_n(), per_n(), idx, gs,
-            np.zeros(net.readout.n, dt), np.zeros(1, dt), counters, acc)
+            pre, per_n(), per_n(), per_n(), per_n(), per_n(), idx,
+            np.zeros(net.readout.n, dt), np.zeros(16 * n_max), np.zeros(16 * n_max), np.zeros(16 * n_max, dt),
+            counters, acc)
         chunk = k * max(1, CHUNK // k)
         for t0 in range(0, T, chunk):
             interrupt.check_inner()
