@@ -118,9 +118,9 @@ def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, us
     """
     B, K, n_pre = pre.shape
     for b in prange(B):
-        ea_b = ea[b if adaptive else 0]
-        hh_b = hh[b if use_h else 0]
-        es_b = esum[b if want_esum else 0]
+        ea_b = ea[b] if adaptive else ea[0]        # placeholders (1, 1, 1) when unused
+        hh_b = hh[b] if use_h else hh[0]
+        es_b = esum[b] if want_esum else esum[0]
         for t in range(K):
             eprop_step(pre[b, t], psi[b, t], sig[b, t], alpha, zeta, beta, rho, kappa, adaptive,
                        use_h, a_hat, delay, want_esum, psi_prev[b], ev[b], ea_b, hh_b, eb[b],

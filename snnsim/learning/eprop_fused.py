@@ -43,6 +43,8 @@ def fused_unsupported(learner, optimizer, comm=None):
         return "MPI"
     if type(optimizer) not in (SGD, Adam):
         return f"optimiser {type(optimizer).__name__}"
+    if not all(w.flags.c_contiguous for w in learner.net.weights().values()):
+        return "non-contiguous weight arrays"
     return None
 
 
@@ -79,10 +81,11 @@ class FusedOnline:
         if opt.t == 0:
             opt._check_groups(names)
         lrs = {n: float(opt.rate(n)) for n in names}
-        if isinstance(opt, Adam):
-            m = {n: opt.m.setdefault(n, np.zeros(s)) for n, s in zip(names, shapes)}
-            v = {n: opt.v.setdefault(n, np.zeros(s)) for n, s in zip(names, shapes)}
-            return 1, m, v, lrs
+        if isinstance(opt, Adam):   # C-contiguous float64 moments, updated in place
+            for mom in (opt.m, opt.v):
+                for n, s in zip(names, shapes):
+                    mom[n] = np.ascontiguousarray(mom.get(n, np.zeros(s)), dtype=np.float64)
+            return 1, opt.m, opt.v, lrs
         ph = np.zeros((1, 1))
         return 0, {n: ph for n in names}, {n: ph for n in names}, lrs
 
