@@ -210,3 +210,17 @@ def test_divergence_raises_on_both_paths():
                      fused=fused, engine="trace", seed=0)
         with pytest.raises(DivergenceError, match="became NaN/inf"):
             tr.train(1)
+
+
+def test_fused_resume_is_bit_identical():
+    """Checkpoint state (weights, Adam moments, generators) after 2 iterations, resumed for 2
+    more: the same weights as 4 iterations in one go."""
+    full = train(True, 3, its=4)
+    half = train(True, 3, its=2)
+    arrays, meta = half.state()
+    again = Trainer(make_net(3, layers=1), task(), optimizer=make_optimizer("adam", lr=0.01),
+                    update_every=3, engine="trace", seed=3)
+    again.load_state(arrays, meta)
+    again.train(4)
+    for n, w in full.net.weights().items():
+        assert np.array_equal(again.net.weights()[n], w)
