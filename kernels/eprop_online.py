@@ -47,10 +47,10 @@ def update_weight(w, grad, off, mask, has_mask, kind, lr, b1, b2, eps, eps_on_v,
                   grow, mrow, drow):
     """One optimiser step of weight w (pre, post) from the per-trial gradients ``grad``
     (B, post, off + pre), summed over the trials in order (as numpy's ``sum(axis=0)``) and
-    set to zero as they are read. w, m and v are C-contiguous. Modified in place: w, and m, v (pre, post) float64 for Adam;
-    grow, mrow (>= n_post,) float64 and drow (as long, w's dtype) are scratch (the
-    gradient is gathered and updated ``len(grow) // n_post`` presynaptic rows at a time). Returns False when an
-    updated entry is not finite.
+    set to zero as they are read. w, m and v are C-contiguous. Modified in place: w, and
+    m, v (pre, post) float64 for Adam; grow, mrow (>= n_post,) float64 and drow (as long,
+    w's dtype) are scratch (the gradient is gathered and updated ``len(grow) // n_post``
+    presynaptic rows at a time). Returns False when an updated entry is not finite.
 
     Masked entries: g and the delta are multiplied by 0 (by 1 elsewhere, which changes no
     bit), as ``finish`` and ``SGD.step`` do with numpy.
@@ -166,8 +166,9 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
     ``regular``), the optimiser's m and v, the state v, a, z, ref, x_last, y, the traces
     psi_prev, ev, ea, hh, eb, the gradients grad, esum, g_out, zbar, spike counts ``spikes``
     (B, n, since the last update) and ``seq_spikes`` (n,), y_out (B, T, n_out) when
-    keep_y, scratch (pre .. drow; grow, mrow, drow as long as the largest layer or n_out), counters [updates done, steps since the last update,
-    1 if an update made a weight non-finite] and acc [summed loss].
+    keep_y, scratch (pre .. drow; grow, mrow, drow: 16 x the largest layer or n_out),
+    counters [updates done, steps since the last update, 1 if an update made a weight
+    non-finite] and acc [summed loss].
     Returns when done, or right after an update that made a weight non-finite.
     """
     B = x.shape[0]

@@ -190,8 +190,9 @@ def test_fused_sparse_masks():
 
 
 def test_float32_close_to_block_path():
-    mk = lambda: snnsim.Network(3, snnsim.Layer([snnsim.LIF(6), snnsim.ALIF(5, beta=0.3)],   # noqa: E731
-                                                w_in_scale=3.0), snnsim.Readout(2), rng=2)
+    def mk():
+        return snnsim.Network(3, snnsim.Layer([snnsim.LIF(6), snnsim.ALIF(5, beta=0.3)],
+                                              w_in_scale=3.0), snnsim.Readout(2), rng=2)
     ws = []
     for fused in (True, False):
         tr = Trainer(mk(), task(2), optimizer=make_optimizer("adam", lr=0.01), update_every=2,

@@ -135,7 +135,7 @@ class FusedOnline:
         spikes = tuple(np.zeros((B, n)) for n in net.sizes)
         seq_spikes = tuple(np.zeros(n) for n in net.sizes)
         pre = tuple(np.zeros(net.n_pre(l), dt) for l in range(L))
-        per_n = lambda dty=dt: tuple(np.zeros(n, dty) for n in net.sizes)   # noqa: E731
+        per_n = lambda: tuple(np.zeros(n, dt) for n in net.sizes)   # noqa: E731
         idx = tuple(np.zeros(max(net.n_pre(l), 1), np.int64) for l in range(L))
         counters = np.zeros(3, np.int64)
         n_max = max(net.sizes + [net.readout.n])
@@ -171,16 +171,18 @@ class FusedOnline:
             np.array([r[4] is not None for r in win]),
             np.array([l in rec and rec[l][4] is not None for l in range(L)]),
             pre, per_n(), per_n(), per_n(), per_n(), per_n(), idx,
-            np.zeros(net.readout.n, dt), np.zeros(16 * n_max), np.zeros(16 * n_max), np.zeros(16 * n_max, dt),
-            counters, acc)
+            np.zeros(net.readout.n, dt), np.zeros(16 * n_max), np.zeros(16 * n_max),
+            np.zeros(16 * n_max, dt), counters, acc)
         chunk = k * max(1, CHUNK // k)
-        for t0 in range(0, T, chunk):
-            interrupt.check_inner()
-            KO.online_chunk(t0, min(T, t0 + chunk), k, x, target, mask, loss == "ce", regular,
-                            net.readout_scale, *args_static)
-            if counters[2]:
-                break
-        opt.t += int(counters[0])
+        try:
+            for t0 in range(0, T, chunk):
+                interrupt.check_inner()
+                KO.online_chunk(t0, min(T, t0 + chunk), k, x, target, mask, loss == "ce",
+                                regular, net.readout_scale, *args_static)
+                if counters[2]:
+                    break
+        finally:   # also when interrupted: the step count matches the updates made
+            opt.t += int(counters[0])
         learner.seq_spikes = list(seq_spikes)
         learner.seq_steps = T
         learner.seq_done = True
