@@ -43,71 +43,72 @@ exact = njit(**dict(_options(False, False), error_model="numpy"))
 
 
 @exact
-def update_weight(w, grad, off, mask, has_mask, kind, lr, b1, b2, eps, eps_on_v, c1, c2, m, v,
-                  grow, mrow, drow):
+def update_weight(w, grad, off, mask, has_mask, kind, lr, b1, b2, eps, eps_on_v, c1, c2, mt, vt,
+                  grow, drow):
     """One optimiser step of weight w (pre, post) from the per-trial gradients ``grad``
     (B, post, off + pre), summed over the trials in order (as numpy's ``sum(axis=0)``) and
-    set to zero as they are read. w, m and v are C-contiguous. Modified in place: w, and
-    m, v (pre, post) float64 for Adam; grow, mrow (>= n_post,) float64 and drow (as long,
-    w's dtype) are scratch (the gradient is gathered and updated ``len(grow) // n_post``
-    presynaptic rows at a time). Returns False when an updated entry is not finite.
+    set to zero as they are read.
 
-    Masked entries: g and the delta are multiplied by 0 (by 1 elsewhere, which changes no
-    bit), as ``finish`` and ``SGD.step`` do with numpy.
+    Adam's moments are held transposed, mt and vt (post, pre) float64, so that they, the
+    gradient and the arithmetic run along the presynaptic axis; only w is written with a
+    stride. Modified in place: w, grad, mt and vt (Adam); grow (>= pre,) float64 and drow
+    (as long, w's dtype) are scratch. Masked weights: g and the delta are multiplied by the
+    mask (0 or 1), as ``finish`` and ``SGD.step`` do with numpy.
+    Returns False when an updated entry is not finite.
     """
     finite = True
     om1 = 1.0 - b1
     om2 = 1.0 - b2
     lr_t = lr * np.sqrt(c2) / c1
     n_pre, n_post = w.shape
-    nb = grow.shape[0] // n_post
-    wf = w.reshape(-1)
-    mf = m.reshape(-1)
-    vf = v.reshape(-1)
-    for i0 in range(0, n_pre, nb):
-        i1 = min(n_pre, i0 + nb)
-        ne = (i1 - i0) * n_post
-        for j in range(n_post):         # gather rows i0..i1-1 of the gradient (a cache line)
-            for i in range(i0, i1):
-                mk = 1.0
-                if has_mask and not mask[i, j]:
-                    mk = 0.0
-                e = (i - i0) * n_post + j
-                mrow[e] = mk
-                g = grad[0, j, off + i]
-                grad[0, j, off + i] = 0.0
-                for b in range(1, grad.shape[0]):
-                    g += grad[b, j, off + i]
-                    grad[b, j, off + i] = 0.0
-                grow[e] = np.float64(g * mk)
-        base = i0 * n_post
-        if kind == SGD:
-            for e in range(ne):
-                drow[e] = -lr * grow[e] * mrow[e]
+    B = grad.shape[0]
+    for j in range(n_post):
+        g0 = grad[0, j]
+        if B == 1:
+            for i in range(n_pre):
+                grow[i] = g0[off + i]
         else:
-            mi = mf[base:base + ne]
-            vi = vf[base:base + ne]
+            for i in range(n_pre):   # sum in the trials' order, in w's dtype
+                g = g0[off + i]
+                for b in range(1, B):
+                    g += grad[b, j, off + i]
+                grow[i] = g
+        for b in range(B):
+            gb = grad[b, j]
+            for i in range(n_pre):
+                gb[off + i] = 0.0
+        if has_mask:
+            for i in range(n_pre):
+                grow[i] = grow[i] * (1.0 if mask[i, j] else 0.0)
+        if kind == SGD:
+            for i in range(n_pre):
+                drow[i] = -lr * grow[i]
+        else:
+            mj = mt[j]
+            vj = vt[j]
             if eps_on_v:
-                for e in range(ne):
-                    g64 = grow[e]
-                    mm = mi[e] * b1 + om1 * g64
-                    vv = vi[e] * b2 + om2 * g64 * g64
-                    mi[e] = mm
-                    vi[e] = vv
-                    drow[e] = -lr_t * mm / (np.sqrt(vv) + eps) * mrow[e]
+                for i in range(n_pre):
+                    g64 = grow[i]
+                    mm = mj[i] * b1 + om1 * g64
+                    vv = vj[i] * b2 + om2 * g64 * g64
+                    mj[i] = mm
+                    vj[i] = vv
+                    drow[i] = -lr_t * mm / (np.sqrt(vv) + eps)
             else:
-                for e in range(ne):
-                    g64 = grow[e]
-                    mm = mi[e] * b1 + om1 * g64
-                    vv = vi[e] * b2 + om2 * g64 * g64
-                    mi[e] = mm
-                    vi[e] = vv
-                    drow[e] = -lr * (mm / c1) / (np.sqrt(vv / c2) + eps) * mrow[e]
-        wi = wf[base:base + ne]
-        for e in range(ne):
-            wi[e] += drow[e]
-        for e in range(ne):
-            if not np.isfinite(wi[e]):
+                for i in range(n_pre):
+                    g64 = grow[i]
+                    mm = mj[i] * b1 + om1 * g64
+                    vv = vj[i] * b2 + om2 * g64 * g64
+                    mj[i] = mm
+                    vj[i] = vv
+                    drow[i] = -lr * (mm / c1) / (np.sqrt(vv / c2) + eps)
+        if has_mask:
+            for i in range(n_pre):
+                drow[i] = drow[i] * (1.0 if mask[i, j] else 0.0)
+        for i in range(n_pre):
+            wn = w[i, j] + drow[i]
+            w[i, j] = wn
+            if not np.isfinite(wn):
                 finite = False
     return finite
 
@@ -155,7 +156,7 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                  opt_kind, lr_in, lr_rec, lr_out, b1, b2, eps, eps_on_v, c1s, c2s,
                  m_in, v_in, m_rec, v_rec, m_out, v_out, mask_in, mask_rec, has_mask_in,
                  has_mask_rec,
-                 pre, psi_t, sig_t, z_t, cur, dd, idx, errb, grow, mrow, drow,
+                 pre, psi_t, sig_t, z_t, cur, dd, idx, errb, grow, drow,
                  counters, acc):
     """Steps t0..t1-1 of a sequence (B trials) with a weight update after every k-th step
     of the sequence and after its last step (see the module docstring).
@@ -166,7 +167,7 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
     ``regular``), the optimiser's m and v, the state v, a, z, ref, x_last, y, the traces
     psi_prev, ev, ea, hh, eb, the gradients grad, esum, g_out, zbar, spike counts ``spikes``
     (B, n, since the last update) and ``seq_spikes`` (n,), y_out (B, T, n_out) when
-    keep_y, scratch (pre .. drow; grow, mrow, drow: 16 x the largest layer or n_out),
+    keep_y, scratch (pre .. drow; grow, drow: as long as the largest presynaptic axis),
     counters [updates done, steps since the last update, 1 if an update made a weight
     non-finite] and acc [summed loss].
     Returns when done, or right after an update that made a weight non-finite.
@@ -272,14 +273,14 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                 es[:, :, :] = 0.0
             ok &= update_weight(w_in[l], grad[l], 0, mask_in[l], has_mask_in[l], opt_kind,
                                 lr_in[l], b1, b2, eps, eps_on_v, c1, c2, m_in[l], v_in[l], grow,
-                                mrow, drow)
+                                drow)
             if has_rec[l]:
                 ok &= update_weight(w_rec[l], grad[l], w_in[l].shape[0], mask_rec[l],
                                     has_mask_rec[l], opt_kind, lr_rec[l], b1, b2, eps, eps_on_v,
-                                    c1, c2, m_rec[l], v_rec[l], grow, mrow, drow)
+                                    c1, c2, m_rec[l], v_rec[l], grow, drow)
             spikes[l][:, :] = 0.0
         ok &= update_weight(w_out, g_out.transpose(0, 2, 1), 0, mask_in[0], False, opt_kind,
-                            lr_out, b1, b2, eps, eps_on_v, c1, c2, m_out, v_out, grow, mrow, drow)
+                            lr_out, b1, b2, eps, eps_on_v, c1, c2, m_out, v_out, grow, drow)
         if not regular:
             for j in range(w_out.shape[0]):
                 for o in range(n_out):

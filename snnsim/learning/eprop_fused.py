@@ -76,18 +76,28 @@ class FusedOnline:
         return self.engine
 
     def _optimizer_arrays(self, names, shapes):
-        """(kind, m, v, lr) per weight name; Adam's moments created as its step would."""
+        """(kind, m, v, lr) per weight name: Adam's moments (created as its step would) as
+        transposed copies (post, pre) for the kernel (:meth:`_store_moments` writes them
+        back), placeholders for SGD."""
         opt = self.opt
         if opt.t == 0:
             opt._check_groups(names)
         lrs = {n: float(opt.rate(n)) for n in names}
-        if isinstance(opt, Adam):   # C-contiguous float64 moments, updated in place
+        if isinstance(opt, Adam):
             for mom in (opt.m, opt.v):
                 for n, s in zip(names, shapes):
-                    mom[n] = np.ascontiguousarray(mom.get(n, np.zeros(s)), dtype=np.float64)
-            return 1, opt.m, opt.v, lrs
+                    mom[n] = np.asarray(mom.get(n, np.zeros(s)), dtype=np.float64)
+            mt = {n: np.ascontiguousarray(opt.m[n].T) for n in names}
+            vt = {n: np.ascontiguousarray(opt.v[n].T) for n in names}
+            return 1, mt, vt, lrs
         ph = np.zeros((1, 1))
         return 0, {n: ph for n in names}, {n: ph for n in names}, lrs
+
+    def _store_moments(self, kind, mt, vt):
+        if kind:
+            for n in mt:
+                self.opt.m[n][...] = mt[n].T
+                self.opt.v[n][...] = vt[n].T
 
     def run(self, x, target, mask, loss, update_every, *, keep_y=True):
         """Run one batch of sequences from a fresh state, updating the weights after every
@@ -138,7 +148,7 @@ class FusedOnline:
         per_n = lambda: tuple(np.zeros(n, dt) for n in net.sizes)   # noqa: E731
         idx = tuple(np.zeros(max(net.n_pre(l), 1), np.int64) for l in range(L))
         counters = np.zeros(3, np.int64)
-        n_max = max(net.sizes + [net.readout.n])
+        n_max = max([net.n_pre(l) for l in range(L)] + net.sizes)
         acc = np.zeros(1)
         tr = eng.traces
         args_static = (
@@ -171,8 +181,7 @@ class FusedOnline:
             np.array([r[4] is not None for r in win]),
             np.array([l in rec and rec[l][4] is not None for l in range(L)]),
             pre, per_n(), per_n(), per_n(), per_n(), per_n(), idx,
-            np.zeros(net.readout.n, dt), np.zeros(16 * n_max), np.zeros(16 * n_max),
-            np.zeros(16 * n_max, dt), counters, acc)
+            np.zeros(net.readout.n, dt), np.zeros(n_max), np.zeros(n_max, dt), counters, acc)
         chunk = k * max(1, CHUNK // k)
         try:
             for t0 in range(0, T, chunk):
@@ -181,8 +190,9 @@ class FusedOnline:
                                 regular, net.readout_scale, *args_static)
                 if counters[2]:
                     break
-        finally:   # also when interrupted: the step count matches the updates made
+        finally:   # also when interrupted: the optimiser's state matches the updates made
             opt.t += int(counters[0])
+            self._store_moments(kind, m, v)
         learner.seq_spikes = list(seq_spikes)
         learner.seq_steps = T
         learner.seq_done = True
