@@ -31,6 +31,7 @@ from numba import njit
 
 from ._jit import _options, kernel
 from .eprop import eprop_step, readout_grad_step
+from .eprop_lazy import lazy_finish, lazy_step
 from .forward import layer_step, readout_step
 
 SGD = 0
@@ -151,6 +152,8 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                  v, a, z, ref, x_last,
                  psi_prev, ev, ea, hh, eb, grad, esum, adaptive, use_h, a_hat, h_delay,
                  reset_local, want_esum, fb_in,
+                 top_lazy, alpha_top, lz_zbar, lz_dv, lz_zprev, lz_sacc, lz_deceb, lz_deca,
+                 lz_decd, lz_pending,
                  w_out, w_out_eff, kappa_out, kappa, y, y_out, keep_y, zbar, g_out, fb,
                  spikes, seq_spikes, c_reg, f_target, dt_ms,
                  opt_kind, lr_in, lr_rec, lr_out, b1, b2, eps, eps_on_v, c1s, c2s,
@@ -162,6 +165,10 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
     of the sequence and after its last step (see the module docstring).
 
     Per-layer arguments are tuples over layers (placeholders (1, 1[, 1]) where unused).
+    With ``top_lazy`` the top layer (one shared leak ``alpha_top``) runs the activity-
+    proportional form (``kernels.eprop_lazy.lazy_step``): its presynaptic trace lz_zbar
+    (B, n_pre), eps_v deviation lz_dv (B, n, n_pre; reset "local") and lazy bookkeeping
+    (B, n) are modified in place, and every row is brought up to date before an update.
     x (B, T, n_in), target (B, T, n_out) float64, mask (B, T) float64.
     Modified in place: weights w_in, w_rec, w_out (and w_out_eff = w_out * scale when not
     ``regular``), the optimiser's m and v, the state v, a, z, ref, x_last, y, the traces
@@ -239,7 +246,20 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                 rb = b if adaptive[l] else 0
                 hb = b if use_h[l] else 0
                 eb_ = b if want_esum else 0
-                if reset_local:
+                if l == top and top_lazy:   # shared leak: one presynaptic trace, lazy rows
+                    if reset_local:
+                        lazy_step(pre[l], psi_t[l], sig_t[l], alpha_top, zeta[l], beta[l],
+                                  rho[l], kappa, adaptive[l], want_esum, psi_prev[l][b],
+                                  lz_zbar[b], ea[l][rb], eb[l][b], grad[l][b], esum[l][eb_],
+                                  lz_zprev[b], lz_sacc[b], lz_deceb[b], lz_deca[b],
+                                  lz_pending[b], lz_decd[b], v_th[l], lz_dv[b])
+                    else:
+                        lazy_step(pre[l], psi_t[l], sig_t[l], alpha_top, zeta[l], beta[l],
+                                  rho[l], kappa, adaptive[l], want_esum, psi_prev[l][b],
+                                  lz_zbar[b], ea[l][rb], eb[l][b], grad[l][b], esum[l][eb_],
+                                  lz_zprev[b], lz_sacc[b], lz_deceb[b], lz_deca[b],
+                                  lz_pending[b], lz_decd[b])
+                elif reset_local:
                     eprop_step(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
                                kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
                                psi_prev[l][b], ev[l][b], ea[l][rb], hh[l][hb], eb[l][b],
@@ -259,6 +279,17 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
         counters[0] += 1
         dur = max(counters[1], 1) * dt_ms * 1e-3
         ok = True
+        if top_lazy:   # every row of the top layer up to date before its gradient is read
+            for bb in range(B):
+                ra = bb if adaptive[top] else 0
+                if reset_local:
+                    lazy_finish(grad[top][bb], eb[top][bb], ea[top][ra], adaptive[top],
+                                lz_sacc[bb], lz_deceb[bb], lz_deca[bb], lz_pending[bb],
+                                lz_decd[bb], lz_dv[bb])
+                else:
+                    lazy_finish(grad[top][bb], eb[top][bb], ea[top][ra], adaptive[top],
+                                lz_sacc[bb], lz_deceb[bb], lz_deca[bb], lz_pending[bb],
+                                lz_decd[bb])
         for l in range(L):
             if want_esum:   # the regulariser's gradient, added to trial 0's
                 es = esum[l]

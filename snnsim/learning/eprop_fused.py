@@ -3,7 +3,8 @@
 Same rule and same weights as :meth:`OnlineEprop.run` with ``update_every = k`` and an
 optimiser step after every block (Bellec et al. 2020, Nat. Commun. 11:3625: weights are
 updated while the sequence runs), but the loop over steps, with the forward step, the
-learning signals, the trace update (trace engine, non-lazy form) and every k steps the SGD or
+learning signals, the trace update (the trace engine's per-step kernels, the top layer in
+its activity-proportional form when its neurons share one leak) and every k steps the SGD or
 Adam update, runs in one compiled call per chunk of the sequence
 (``snnsim.kernels.eprop_online.online_chunk``): no Python and no allocation between updates.
 
@@ -15,9 +16,6 @@ losses, any batch, SGD or Adam (with per-weight learning rates), float32 or floa
 without MPI.
 """
 from __future__ import annotations
-
-from dataclasses import replace
-import math
 
 import numpy as np
 
@@ -69,7 +67,7 @@ class FusedOnline:
     def _engine(self, B):
         lr = self.learner
         if self.engine is None or self.engine.batch != B:
-            self.engine = TraceEngine(lr.net, B, replace(lr.opts, lazy=False), lr.pool)
+            self.engine = TraceEngine(lr.net, B, lr.opts, lr.pool)
         else:
             self.engine.reset()
             self.engine.zero_grad()
@@ -151,6 +149,15 @@ class FusedOnline:
         n_max = max([net.n_pre(l) for l in range(L)] + net.sizes)
         acc = np.zeros(1)
         tr = eng.traces
+        top = tr[-1]
+        n_top, n_pre_top = net.sizes[-1], net.n_pre(L - 1)
+        ph3 = np.zeros((1, 1, 1), dt)
+        lazy_args = (top.lazy, net.params[-1]["alpha"][0],
+                     top.ev if top.lazy else np.zeros((1, 1), dt),
+                     top.dv if top.dv is not None else ph3,
+                     np.zeros((B, n_pre_top), dt),
+                     np.zeros((B, n_top)), np.ones((B, n_top)), np.ones((B, n_top)),
+                     np.ones((B, n_top)), np.zeros((B, n_top), np.bool_))
         args_static = (
             tuple(net.w_in), tuple(ph2 if w is None else w for w in net.w_rec),
             np.array([w is not None for w in net.w_rec]),
@@ -161,11 +168,12 @@ class FusedOnline:
             dt(net.sigma),
             tuple(state.v), tuple(state.a), tuple(state.z), tuple(state.ref),
             tuple(state.x_last),
-            tuple(t.psi_prev for t in tr), tuple(t.ev for t in tr), tuple(t.ea for t in tr),
+            tuple(t.psi_prev for t in tr), tuple(ph3 if t.lazy else t.ev for t in tr),
+            tuple(t.ea for t in tr),
             tuple(t.hh for t in tr), tuple(t.eb for t in tr), tuple(eng.g), tuple(eng.esum),
             np.array([t.adaptive for t in tr]), np.array([l < L - 1 for l in range(L)]),
             np.array(a_hat, dt), np.array(h_delay, np.bool_),
-            o.reset == "local", o.c_reg > 0, fb_in,
+            o.reset == "local", o.c_reg > 0, fb_in, *lazy_args,
             net.w_out, w_out_eff, net.kappa, dt(net.kappa[0]), state.y, y_out, keep_y, zbar,
             g_out, fb, spikes, seq_spikes, float(o.c_reg), float(o.f_target), float(net.dt),
             kind, np.array([lrs[r[0]] for r in win]),
