@@ -4,14 +4,16 @@ the optimiser's weight update, all in one compiled call per chunk of a sequence.
 Online e-prop (Bellec et al. 2020, Nat. Commun. 11:3625) updates the weights while the
 sequence runs. Driven from Python, every update costs a forward block, a loss, the learning
 signals, a trace block, a gradient reduction and an optimiser step, each a separate call
-with its own allocations: about 0.3 ms per update on a 100-neuron network. Here the loop
+with its own allocations: 0.3-0.7 ms per update on a 100-neuron network. Here the loop
 over steps is compiled; per step and trial b (layers l = 0..L-1 bottom-up):
 
     forward:   layer_step (kernels.forward) of every layer, readout_step: y^t
     error:     err^t = dE/dy^t (mse: m (y - y*) / B; ce: m (softmax(y) sum y* - y*) / B),
                times the readout's input scale c
     signals:   L_top^t = B err^t;   delta_{l-1}^t = B_l (zeta_l psi_l^t delta_l^t)
-    traces:    eprop_step (kernels.eprop) of every layer; readout_grad_step
+    traces:    eprop_step (kernels.eprop) of every layer, or for a top layer whose neurons
+               share one leak the activity-proportional lazy_step (kernels.eprop_lazy);
+               readout_grad_step
 and after every k-th step (and the last), with G_l = sum_b grad_l[b] (+ the regulariser's
 sum_b w_bj esum_l[b]; w_bj = c_reg (f_bj - f_target) / (dur B), f in Hz since the last
 update), masked, for every weight w with gradient g:

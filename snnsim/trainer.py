@@ -185,6 +185,7 @@ class Trainer:
             self._apply(learner.pop_grads())
 
         if self.fused is not None:
+            self.fused.opt = self.optimizer
             try:
                 return self.fused.run(x, data.targets, mask, data.loss, self.update_every)
             except DivergenceError as err:
