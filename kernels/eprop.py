@@ -22,94 +22,18 @@ and eps_a, e, H, ebar as above. eps_v then depends on j through psi: it is no lo
 presynaptic trace (the shared-leak shortcuts of ``eprop_lazy`` and the window engine do not
 apply). The detach specialisation is compiled without the local terms (numba prunes the
 ``reset_v_th is None`` branch), so its arithmetic is unchanged.
+The fused online loop (``eprop_online``) calls ``eprop_layer_block.serial`` one step at a
+time (its per-step body factored into a function of its own ran 1.3-1.8x slower).
 """
 from numba import prange
 
 from ._jit import kernel
 
 
-@kernel()
-def eprop_step(pre_t, psi_t, sig_t, alpha, zeta, beta, rho, kappa, adaptive, use_h, a_hat, delay,
-               want_esum, psi_prev, ev, ea, hh, eb, grad, esum, reset_v_th=None):
-    """One step of one trial of a layer (the body of :func:`eprop_layer_block`, and of the
-    fused online loop ``eprop_online``).
-
-    pre_t: (n_pre,); psi_t, sig_t: (n,) pseudo-derivatives and learning signals of this step.
-    Modified in place: psi_prev (n,); ev, eb, grad (n, n_pre); ea when adaptive; hh when
-    use_h; esum when want_esum (else these may be placeholders of any shape).
-    """
-    n_pre = pre_t.shape[0]
-    n = psi_t.shape[0]
-    plain = not use_h and not want_esum
-    for j in range(n):
-        p = psi_t[j]
-        pp = psi_prev[j]
-        s = sig_t[j]
-        al = alpha[j]
-        ze = zeta[j]
-        be = beta[j]
-        decay_a = rho[j] - pp * be
-        if reset_v_th is not None:
-            dvv = al - reset_v_th[j] * pp            # dv^t/dv^{t-1}, reset kept
-            dva = reset_v_th[j] * be * pp            # dv^t/da^{t-1}
-            if adaptive and plain:
-                # the common ALIF case (top layer, no regulariser) as a branch-free
-                # loop: with the H-trace and esum branches in it, the compiler gave
-                # up on the coupled eps_v/eps_a update (2.5x slower, benchmarks/)
-                for i in range(n_pre):
-                    evo = ev[j, i]
-                    eao = ea[j, i]
-                    evn = dvv * evo + dva * eao + ze * pre_t[i]
-                    ean = pp * evo + decay_a * eao
-                    ev[j, i] = evn
-                    ea[j, i] = ean
-                    ebn = kappa * eb[j, i] + p * (evn - be * ean)
-                    eb[j, i] = ebn
-                    grad[j, i] += s * ebn
-                psi_prev[j] = p
-                continue
-        for i in range(n_pre):
-            evo = ev[j, i]
-            if reset_v_th is not None:   # both traces loaded before either is stored
-                if adaptive:
-                    eao = ea[j, i]
-                    evn = dvv * evo + dva * eao + ze * pre_t[i]
-                    ean = pp * evo + decay_a * eao
-                    ev[j, i] = evn
-                    ea[j, i] = ean
-                    e = p * (evn - be * ean)
-                else:
-                    evn = dvv * evo + ze * pre_t[i]
-                    ev[j, i] = evn
-                    e = p * evn
-            else:
-                evn = al * evo + ze * pre_t[i]
-                ev[j, i] = evn
-                if adaptive:
-                    ean = pp * evo + decay_a * ea[j, i]
-                    ea[j, i] = ean
-                    e = p * (evn - be * ean)
-                else:
-                    e = p * evn
-            if use_h:
-                h_old = hh[j, i]
-                h_new = a_hat * h_old + e
-                hh[j, i] = h_new
-                src = h_old if delay else h_new
-            else:
-                src = e
-            ebn = kappa * eb[j, i] + src
-            eb[j, i] = ebn
-            grad[j, i] += s * ebn
-            if want_esum:
-                esum[j, i] += e
-        psi_prev[j] = p
-
-
 @kernel(parallel=True)
 def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, use_h, a_hat, delay,
                       want_esum, psi_prev, ev, ea, hh, eb, grad, esum, reset_v_th=None):
-    """One block of K steps for one layer (all trials in parallel; :func:`eprop_step` per step).
+    """One block of K steps for one layer (all trials in parallel).
 
     pre: (B, K, n_pre); psi, sig: (B, K, n) pseudo-derivatives and learning signals.
     Modified in place: psi_prev (B, n); ev, eb, grad (B, n, n_pre); ea when adaptive;
@@ -117,14 +41,73 @@ def eprop_layer_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, us
     reset_v_th: None for reset "detach", or the thresholds v_th (n,) for reset "local".
     """
     B, K, n_pre = pre.shape
+    n = psi.shape[2]
+    plain = not use_h and not want_esum
     for b in prange(B):
-        ea_b = ea[b] if adaptive else ea[0]        # placeholders (1, 1, 1) when unused
-        hh_b = hh[b] if use_h else hh[0]
-        es_b = esum[b] if want_esum else esum[0]
         for t in range(K):
-            eprop_step(pre[b, t], psi[b, t], sig[b, t], alpha, zeta, beta, rho, kappa, adaptive,
-                       use_h, a_hat, delay, want_esum, psi_prev[b], ev[b], ea_b, hh_b, eb[b],
-                       grad[b], es_b, reset_v_th)
+            for j in range(n):
+                p = psi[b, t, j]
+                pp = psi_prev[b, j]
+                s = sig[b, t, j]
+                al = alpha[j]
+                ze = zeta[j]
+                be = beta[j]
+                decay_a = rho[j] - pp * be
+                if reset_v_th is not None:
+                    dvv = al - reset_v_th[j] * pp            # dv^t/dv^{t-1}, reset kept
+                    dva = reset_v_th[j] * be * pp            # dv^t/da^{t-1}
+                    if adaptive and plain:
+                        # the common ALIF case (top layer, no regulariser) as a branch-free
+                        # loop: with the H-trace and esum branches in it, the compiler gave
+                        # up on the coupled eps_v/eps_a update (2.5x slower, benchmarks/)
+                        for i in range(n_pre):
+                            evo = ev[b, j, i]
+                            eao = ea[b, j, i]
+                            evn = dvv * evo + dva * eao + ze * pre[b, t, i]
+                            ean = pp * evo + decay_a * eao
+                            ev[b, j, i] = evn
+                            ea[b, j, i] = ean
+                            ebn = kappa * eb[b, j, i] + p * (evn - be * ean)
+                            eb[b, j, i] = ebn
+                            grad[b, j, i] += s * ebn
+                        psi_prev[b, j] = p
+                        continue
+                for i in range(n_pre):
+                    evo = ev[b, j, i]
+                    if reset_v_th is not None:   # both traces loaded before either is stored
+                        if adaptive:
+                            eao = ea[b, j, i]
+                            evn = dvv * evo + dva * eao + ze * pre[b, t, i]
+                            ean = pp * evo + decay_a * eao
+                            ev[b, j, i] = evn
+                            ea[b, j, i] = ean
+                            e = p * (evn - be * ean)
+                        else:
+                            evn = dvv * evo + ze * pre[b, t, i]
+                            ev[b, j, i] = evn
+                            e = p * evn
+                    else:
+                        evn = al * evo + ze * pre[b, t, i]
+                        ev[b, j, i] = evn
+                        if adaptive:
+                            ean = pp * evo + decay_a * ea[b, j, i]
+                            ea[b, j, i] = ean
+                            e = p * (evn - be * ean)
+                        else:
+                            e = p * evn
+                    if use_h:
+                        h_old = hh[b, j, i]
+                        h_new = a_hat * h_old + e
+                        hh[b, j, i] = h_new
+                        src = h_old if delay else h_new
+                    else:
+                        src = e
+                    ebn = kappa * eb[b, j, i] + src
+                    eb[b, j, i] = ebn
+                    grad[b, j, i] += s * ebn
+                    if want_esum:
+                        esum[b, j, i] += e
+                psi_prev[b, j] = p
 
 
 @kernel()

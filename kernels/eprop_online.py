@@ -11,9 +11,9 @@ over steps is compiled; per step and trial b (layers l = 0..L-1 bottom-up):
     error:     err^t = dE/dy^t (mse: m (y - y*) / B; ce: m (softmax(y) sum y* - y*) / B),
                times the readout's input scale c
     signals:   L_top^t = B err^t;   delta_{l-1}^t = B_l (zeta_l psi_l^t delta_l^t)
-    traces:    eprop_step (kernels.eprop) of every layer, or for a top layer whose neurons
-               share one leak the activity-proportional lazy_step (kernels.eprop_lazy);
-               readout_grad_step
+    traces:    eprop_layer_block (kernels.eprop) for one step of every layer, or for a top
+               layer whose neurons share one leak the activity-proportional lazy_step
+               (kernels.eprop_lazy); readout_grad_step
 and after every k-th step (and the last), with G_l = sum_b grad_l[b] (+ the regulariser's
 sum_b w_bj esum_l[b]; w_bj = c_reg (f_bj - f_target) / (dur B), f in Hz since the last
 update), masked, for every weight w with gradient g:
@@ -32,12 +32,13 @@ import numpy as np
 from numba import njit
 
 from ._jit import _options, kernel
-from .eprop import eprop_step, readout_grad_step
+from .eprop import eprop_layer_block, readout_grad_step
 from .eprop_lazy import lazy_finish, lazy_step
 from .forward import layer_step, readout_step
 
 SGD = 0
 ADAM = 1
+_layer_block = eprop_layer_block.serial   # one step of every trial per call
 
 
 # the update's arithmetic is numpy's: no fastmath, and float division by zero gives inf/nan
@@ -192,7 +193,7 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
         for b in range(B):
             for l in range(L):
                 src = x[b, t] if l == 0 else z_t[l - 1]
-                p_l = pre[l]
+                p_l = pre[l][b, 0]
                 n_in = w_in[l].shape[0]
                 if delay_in[l]:
                     xl = x_last[l][b]
@@ -209,27 +210,27 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                 layer_step(p_l[:n_in], w_in[l], w_rec[l], has_rec[l], alpha[l], zeta[l],
                            v_th[l], beta[l], rho[l], inv_th[l], g_th[l], ref_steps[l],
                            surrogate, sigma, v[l][b], a[l][b], z[l][b], ref[l][b], cur[l], dd[l],
-                           idx[l], z_t[l], psi_t[l])
+                           idx[l], z_t[l], psi_t[l][b, 0])
             yb = y[b]
             readout_step(z_t[top], w_out_eff, kappa_out, yb)
             if keep_y:
                 for o in range(n_out):
                     y_out[b, t, o] = yb[o]
             acc[0] += step_error(yb, target[b, t], mask[b, t], ce, inv_b, scale, regular, errb)
-            st = sig_t[top]
+            st = sig_t[top][b, 0]
             for j in range(n_top):
                 s = 0.0 * st[j]
                 for o in range(n_out):
                     s += errb[o] * fb[j, o]
                 st[j] = s
             for l in range(top, 0, -1):   # the signal handed to the layer below, same step
-                up = sig_t[l]
-                pl = psi_t[l]
+                up = sig_t[l][b, 0]
+                pl = psi_t[l][b, 0]
                 ze = zeta[l]
                 tmp = cur[l]
                 for j in range(up.shape[0]):
                     tmp[j] = up[j] * pl[j] * ze[j]
-                dn = sig_t[l - 1]
+                dn = sig_t[l - 1][b, 0]
                 bl = fb_in[l]
                 for i in range(dn.shape[0]):
                     s = 0.0 * dn[i]
@@ -244,33 +245,31 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                     sp[j] += zl[j]
                     ss[j] += zl[j]
             readout_grad_step(z_t[top], errb, kappa, zbar[b], g_out[b])
-            for l in range(L):
-                rb = b if adaptive[l] else 0
-                hb = b if use_h[l] else 0
+            if top_lazy:   # shared leak: one presynaptic trace, lazy rows
+                rb = b if adaptive[top] else 0
                 eb_ = b if want_esum else 0
-                if l == top and top_lazy:   # shared leak: one presynaptic trace, lazy rows
-                    if reset_local:
-                        lazy_step(pre[l], psi_t[l], sig_t[l], alpha_top, zeta[l], beta[l],
-                                  rho[l], kappa, adaptive[l], want_esum, psi_prev[l][b],
-                                  lz_zbar[b], ea[l][rb], eb[l][b], grad[l][b], esum[l][eb_],
-                                  lz_zprev[b], lz_sacc[b], lz_deceb[b], lz_deca[b],
-                                  lz_pending[b], lz_decd[b], v_th[l], lz_dv[b])
-                    else:
-                        lazy_step(pre[l], psi_t[l], sig_t[l], alpha_top, zeta[l], beta[l],
-                                  rho[l], kappa, adaptive[l], want_esum, psi_prev[l][b],
-                                  lz_zbar[b], ea[l][rb], eb[l][b], grad[l][b], esum[l][eb_],
-                                  lz_zprev[b], lz_sacc[b], lz_deceb[b], lz_deca[b],
-                                  lz_pending[b], lz_decd[b])
-                elif reset_local:
-                    eprop_step(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
-                               kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
-                               psi_prev[l][b], ev[l][b], ea[l][rb], hh[l][hb], eb[l][b],
-                               grad[l][b], esum[l][eb_], v_th[l])
+                if reset_local:
+                    lazy_step(pre[top][b, 0], psi_t[top][b, 0], sig_t[top][b, 0], alpha_top,
+                              zeta[top], beta[top], rho[top], kappa, adaptive[top], want_esum,
+                              psi_prev[top][b], lz_zbar[b], ea[top][rb], eb[top][b],
+                              grad[top][b], esum[top][eb_], lz_zprev[b], lz_sacc[b],
+                              lz_deceb[b], lz_deca[b], lz_pending[b], lz_decd[b], v_th[top],
+                              lz_dv[b])
                 else:
-                    eprop_step(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
-                               kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
-                               psi_prev[l][b], ev[l][b], ea[l][rb], hh[l][hb], eb[l][b],
-                               grad[l][b], esum[l][eb_], None)
+                    lazy_step(pre[top][b, 0], psi_t[top][b, 0], sig_t[top][b, 0], alpha_top,
+                              zeta[top], beta[top], rho[top], kappa, adaptive[top], want_esum,
+                              psi_prev[top][b], lz_zbar[b], ea[top][rb], eb[top][b],
+                              grad[top][b], esum[top][eb_], lz_zprev[b], lz_sacc[b],
+                              lz_deceb[b], lz_deca[b], lz_pending[b], lz_decd[b])
+        for l in range(L - 1 if top_lazy else L):   # this step of every trial
+            if reset_local:
+                _layer_block(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
+                             kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
+                             psi_prev[l], ev[l], ea[l], hh[l], eb[l], grad[l], esum[l], v_th[l])
+            else:
+                _layer_block(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
+                             kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
+                             psi_prev[l], ev[l], ea[l], hh[l], eb[l], grad[l], esum[l])
         counters[1] += 1
         if (t + 1) % k != 0 and t != T - 1:
             continue

@@ -142,8 +142,9 @@ class FusedOnline:
         g_out = np.zeros((B, net.sizes[-1], net.readout.n), dt)
         spikes = tuple(np.zeros((B, n)) for n in net.sizes)
         seq_spikes = tuple(np.zeros(n) for n in net.sizes)
-        pre = tuple(np.zeros(net.n_pre(l), dt) for l in range(L))
+        pre = tuple(np.zeros((B, 1, net.n_pre(l)), dt) for l in range(L))
         per_n = lambda: tuple(np.zeros(n, dt) for n in net.sizes)   # noqa: E731
+        per_bn = lambda: tuple(np.zeros((B, 1, n), dt) for n in net.sizes)   # noqa: E731
         idx = tuple(np.zeros(max(net.n_pre(l), 1), np.int64) for l in range(L))
         counters = np.zeros(3, np.int64)
         n_max = max([net.n_pre(l) for l in range(L)] + net.sizes)
@@ -188,7 +189,7 @@ class FusedOnline:
             tuple(phb if l not in rec or rec[l][4] is None else rec[l][4] for l in range(L)),
             np.array([r[4] is not None for r in win]),
             np.array([l in rec and rec[l][4] is not None for l in range(L)]),
-            pre, per_n(), per_n(), per_n(), per_n(), per_n(), idx,
+            pre, per_bn(), per_bn(), per_n(), per_n(), per_n(), idx,
             np.zeros(net.readout.n, dt), np.zeros(n_max), np.zeros(n_max, dt), counters, acc)
         chunk = k * max(1, CHUNK // k)
         try:
