@@ -7,7 +7,7 @@ signals, a trace block, a gradient reduction and an optimiser step, each a separ
 with its own allocations: 0.3-0.7 ms per update on a 100-neuron network. Here the loop
 over steps is compiled; per step and trial b (layers l = 0..L-1 bottom-up):
 
-    forward:   layer_step (kernels.forward) of every layer, readout_step: y^t
+    forward:   layer_run and readout_run (kernels.forward) for one step: y^t
     error:     err^t = dE/dy^t (mse: m (y - y*) / B; ce: m (softmax(y) sum y* - y*) / B),
                times the readout's input scale c
     signals:   L_top^t = B err^t;   delta_{l-1}^t = B_l (zeta_l psi_l^t delta_l^t)
@@ -34,11 +34,12 @@ from numba import njit
 from ._jit import _options, kernel
 from .eprop import eprop_layer_block, readout_grad_step
 from .eprop_lazy import lazy_finish, lazy_step
-from .forward import layer_step, readout_step
+from .forward import layer_run, readout_run
 
 SGD = 0
 ADAM = 1
 _layer_block = eprop_layer_block.serial   # one step of every trial per call
+_layer_run = layer_run.serial
 
 
 # the update's arithmetic is numpy's: no fastmath, and float division by zero gives inf/nan
@@ -150,7 +151,7 @@ def step_error(yb, tg, mb, ce, inv_b, scale, regular, errb):
 
 @kernel()
 def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
-                 w_in, w_rec, has_rec, delay_in, alpha, zeta, v_th, beta, rho, inv_th, g_th,
+                 w_in, w_rec, has_rec, delay_in, alpha, zeta, v_th, beta, rho, gamma,
                  ref_steps, surrogate, sigma,
                  v, a, z, ref, x_last,
                  psi_prev, ev, ea, hh, eb, grad, esum, adaptive, use_h, a_hat, h_delay,
@@ -162,7 +163,7 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                  opt_kind, lr_in, lr_rec, lr_out, b1, b2, eps, eps_on_v, c1s, c2s,
                  m_in, v_in, m_rec, v_rec, m_out, v_out, mask_in, mask_rec, has_mask_in,
                  has_mask_rec,
-                 pre, psi_t, sig_t, z_t, cur, dd, idx, errb, grow, drow,
+                 pre, psi_t, sig_t, z_t, lin, no_va, y_t, cur, errb, grow, drow,
                  counters, acc):
     """Steps t0..t1-1 of a sequence (B trials) with a weight update after every k-th step
     of the sequence and after its last step (see the module docstring).
@@ -187,32 +188,36 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
     L = len(w_in)
     top = L - 1
     inv_b = 1.0 / B
-    n_top = z_t[top].shape[0]
+    n_top = z_t[top].shape[2]
     n_out = y.shape[1]
     for t in range(t0, t1):
-        for b in range(B):
-            for l in range(L):
-                src = x[b, t] if l == 0 else z_t[l - 1]
-                p_l = pre[l][b, 0]
-                n_in = w_in[l].shape[0]
+        for l in range(L):   # the forward step of every trial (layer_run, one step)
+            n_in = w_in[l].shape[0]
+            xin = lin[l]
+            for b in range(B):
+                src = x[b, t] if l == 0 else z_t[l - 1][b, 0]
+                xb = xin[b, 0]
                 if delay_in[l]:
                     xl = x_last[l][b]
                     for i in range(n_in):
-                        p_l[i] = xl[i]
+                        xb[i] = xl[i]
                         xl[i] = src[i]
                 else:
                     for i in range(n_in):
-                        p_l[i] = src[i]
+                        xb[i] = src[i]
+                p_l = pre[l][b, 0]   # the trace's presynaptic entries: [input, z^{t-1}]
+                for i in range(n_in):
+                    p_l[i] = xb[i]
                 if has_rec[l]:
                     zl = z[l][b]
                     for i in range(zl.shape[0]):
                         p_l[n_in + i] = zl[i]
-                layer_step(p_l[:n_in], w_in[l], w_rec[l], has_rec[l], alpha[l], zeta[l],
-                           v_th[l], beta[l], rho[l], inv_th[l], g_th[l], ref_steps[l],
-                           surrogate, sigma, v[l][b], a[l][b], z[l][b], ref[l][b], cur[l], dd[l],
-                           idx[l], z_t[l], psi_t[l][b, 0])
+            _layer_run(xin, w_in[l], w_rec[l], has_rec[l], alpha[l], zeta[l], v_th[l], beta[l],
+                       rho[l], gamma[l], ref_steps[l], surrogate, sigma, v[l], a[l], z[l],
+                       ref[l], z_t[l], no_va[l], no_va[l], psi_t[l])
+        readout_run(z_t[top], w_out_eff, kappa_out, y, y_t)
+        for b in range(B):
             yb = y[b]
-            readout_step(z_t[top], w_out_eff, kappa_out, yb)
             if keep_y:
                 for o in range(n_out):
                     y_out[b, t, o] = yb[o]
@@ -238,13 +243,13 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                         s += tmp[j] * bl[i, j]
                     dn[i] = s
             for l in range(L):
-                zl = z_t[l]
+                zl = z_t[l][b, 0]
                 sp = spikes[l][b]
                 ss = seq_spikes[l]
                 for j in range(zl.shape[0]):
                     sp[j] += zl[j]
                     ss[j] += zl[j]
-            readout_grad_step(z_t[top], errb, kappa, zbar[b], g_out[b])
+            readout_grad_step(z_t[top][b, 0], errb, kappa, zbar[b], g_out[b])
             if top_lazy:   # shared leak: one presynaptic trace, lazy rows
                 rb = b if adaptive[top] else 0
                 eb_ = b if want_esum else 0

@@ -23,87 +23,10 @@ SURROGATE_PIECEWISE = 0
 SURROGATE_SMOOTH = 1
 
 
-@kernel()
-def step_constants(v_th, gamma):
-    """(1 / v_th, gamma / v_th) per neuron: the constants of :func:`layer_step`."""
-    return 1.0 / v_th, gamma / v_th
-
-
-@kernel()
-def layer_step(xt, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, inv_th, g_th, ref_steps,
-               surrogate, sigma, vb, ab, zb, rb, cur, dd, idx, zo, po):
-    """One step of one trial of a layer (the body of :func:`layer_run`, and of the fused online
-    loop ``eprop_online``).
-
-    xt: (n_pre,) input at this step; inv_th, g_th: from :func:`step_constants`.
-    State modified in place: vb, ab, zb (n,) float (zb holds z^{t-1} on entry, z^t on
-    return), rb (n,) int64. Scratch: cur, dd (n,), idx (>= max(n_pre, n),) int64.
-    Written: zo, po (n,) spikes and pseudo-derivatives of this step.
-    """
-    n_pre = xt.shape[0]
-    n = vb.shape[0]
-    cur[:] = 0.0
-    # event list of active inputs, then add only their weight rows
-    n_act = 0
-    for i in range(n_pre):
-        if xt[i] != 0.0:
-            idx[n_act] = i
-            n_act += 1
-    for q in range(n_act):
-        i = idx[q]
-        xi = xt[i]
-        for j in range(n):
-            cur[j] += xi * w_in[i, j]
-    if has_rec:
-        n_act = 0
-        for i in range(n):
-            if zb[i] != 0.0:
-                idx[n_act] = i
-                n_act += 1
-        for q in range(n_act):
-            i = idx[q]
-            zi = zb[i]
-            for j in range(n):
-                cur[j] += zi * w_rec[i, j]
-    for j in range(n):
-        zp = zb[j]
-        vj = alpha[j] * vb[j] + zeta[j] * cur[j] - v_th[j] * zp
-        aj = rho[j] * ab[j] + zp
-        dd[j] = vj - (v_th[j] + beta[j] * aj)
-        vb[j] = vj
-        ab[j] = aj
-    if surrogate == SURROGATE_SMOOTH:
-        for j in range(n):
-            if rb[j] > 0:
-                rb[j] -= 1
-                zj = 0.0
-                pj = 0.0
-            else:
-                zj = 1.0 / (1.0 + np.exp(-dd[j] / sigma))
-                pj = zj * (1.0 - zj) / sigma
-            zb[j] = zj
-            zo[j] = zj
-            po[j] = pj
-    else:
-        for j in range(n):
-            d = dd[j]
-            r = 1.0 - abs(d) * inv_th[j]
-            pj = g_th[j] * r if r > 0.0 else 0.0
-            rf = rb[j]
-            inref = rf > 0
-            spike = d >= 0.0 and not inref
-            zj = 1.0 if spike else 0.0
-            rb[j] = ref_steps[j] if spike else (rf - 1 if inref else 0)
-            zb[j] = zj
-            zo[j] = zj
-            po[j] = 0.0 if inref else pj
-
-
 @kernel(parallel=True)
 def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_steps,
               surrogate, sigma, v, a, z, ref, z_out, v_out, a_out, psi_out):
-    """Simulate one layer for a block of K steps, all trials in parallel (:func:`layer_step`
-    per step).
+    """Simulate one layer for a block of K steps, all trials in parallel.
 
     x: (B, K, n_pre) input to the layer at each step (spikes or analogue values).
     w_in: (n_pre, n); w_rec: (n, n) (ignored unless has_rec).
@@ -113,7 +36,8 @@ def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_
     """
     B, K, n_pre = x.shape
     n = v.shape[1]
-    inv_th, g_th = step_constants(v_th, gamma)
+    inv_th = 1.0 / v_th
+    g_th = gamma / v_th
     for b in prange(B):
         cur = np.zeros(n, dtype=v.dtype)
         dd = np.empty(n, dtype=v.dtype)
@@ -124,31 +48,70 @@ def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_
         rb = ref[b].copy()
         keep_va = v_out.shape[1] == K
         for t in range(K):
-            layer_step(x[b, t], w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, inv_th, g_th,
-                       ref_steps, surrogate, sigma, vb, ab, zb, rb, cur, dd, idx,
-                       z_out[b, t], psi_out[b, t])
+            cur[:] = 0.0
+            # event list of active inputs, then add only their weight rows
+            n_act = 0
+            for i in range(n_pre):
+                if x[b, t, i] != 0.0:
+                    idx[n_act] = i
+                    n_act += 1
+            for q in range(n_act):
+                i = idx[q]
+                xi = x[b, t, i]
+                for j in range(n):
+                    cur[j] += xi * w_in[i, j]
+            if has_rec:
+                n_act = 0
+                for i in range(n):
+                    if zb[i] != 0.0:
+                        idx[n_act] = i
+                        n_act += 1
+                for q in range(n_act):
+                    i = idx[q]
+                    zi = zb[i]
+                    for j in range(n):
+                        cur[j] += zi * w_rec[i, j]
+            for j in range(n):
+                zp = zb[j]
+                vj = alpha[j] * vb[j] + zeta[j] * cur[j] - v_th[j] * zp
+                aj = rho[j] * ab[j] + zp
+                dd[j] = vj - (v_th[j] + beta[j] * aj)
+                vb[j] = vj
+                ab[j] = aj
             if keep_va:
                 v_out[b, t] = vb
                 a_out[b, t] = ab
+            zo = z_out[b, t]
+            po = psi_out[b, t]
+            if surrogate == SURROGATE_SMOOTH:
+                for j in range(n):
+                    if rb[j] > 0:
+                        rb[j] -= 1
+                        zj = 0.0
+                        pj = 0.0
+                    else:
+                        zj = 1.0 / (1.0 + np.exp(-dd[j] / sigma))
+                        pj = zj * (1.0 - zj) / sigma
+                    zb[j] = zj
+                    zo[j] = zj
+                    po[j] = pj
+            else:
+                for j in range(n):
+                    d = dd[j]
+                    r = 1.0 - abs(d) * inv_th[j]
+                    pj = g_th[j] * r if r > 0.0 else 0.0
+                    rf = rb[j]
+                    inref = rf > 0
+                    spike = d >= 0.0 and not inref
+                    zj = 1.0 if spike else 0.0
+                    rb[j] = ref_steps[j] if spike else (rf - 1 if inref else 0)
+                    zb[j] = zj
+                    zo[j] = zj
+                    po[j] = 0.0 if inref else pj
         v[b] = vb
         a[b] = ab
         z[b] = zb
         ref[b] = rb
-
-
-@kernel()
-def readout_step(zt, w_out, kappa, yb):
-    """One step of one trial of the leaky readout: yb (n_out,) updated in place from the
-    top layer's spikes zt (n,); w_out (n, n_out); kappa (n_out,)."""
-    n = zt.shape[0]
-    n_out = yb.shape[0]
-    for k in range(n_out):
-        yb[k] *= kappa[k]
-    for j in range(n):
-        zj = zt[j]
-        if zj != 0.0:
-            for k in range(n_out):
-                yb[k] += zj * w_out[j, k]
 
 
 @kernel()
@@ -158,7 +121,15 @@ def readout_run(z, w_out, kappa, y, y_out):
     z: (B, K, n) spikes of the top layer; w_out: (n, n_out); kappa: (n_out,).
     """
     B, K, n = z.shape
+    n_out = y.shape[1]
     for b in range(B):   # a few outputs: threads would cost more than they save
         for t in range(K):
-            readout_step(z[b, t], w_out, kappa, y[b])
-            y_out[b, t] = y[b]
+            for k in range(n_out):
+                y[b, k] *= kappa[k]
+            for j in range(n):
+                zj = z[b, t, j]
+                if zj != 0.0:
+                    for k in range(n_out):
+                        y[b, k] += zj * w_out[j, k]
+            for k in range(n_out):
+                y_out[b, t, k] = y[b, k]

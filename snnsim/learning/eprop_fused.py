@@ -129,7 +129,6 @@ class FusedOnline:
         ph2, phb = np.zeros((1, 1), dt), np.ones((1, 1), np.bool_)
         win = [row for row in table if row[2] == "in"]
         rec = {row[1]: row for row in table if row[2] == "rec"}
-        consts = [KF.step_constants(p["v_th"], p["gamma"]) for p in net.params]
         P = lambda key: tuple(p[key] for p in net.params)   # noqa: E731
         a_hat, h_delay = zip(*(o.depth_filter(net, l) for l in range(L)))
         fb = learner.feedback_matrix()
@@ -145,7 +144,6 @@ class FusedOnline:
         pre = tuple(np.zeros((B, 1, net.n_pre(l)), dt) for l in range(L))
         per_n = lambda: tuple(np.zeros(n, dt) for n in net.sizes)   # noqa: E731
         per_bn = lambda: tuple(np.zeros((B, 1, n), dt) for n in net.sizes)   # noqa: E731
-        idx = tuple(np.zeros(max(net.n_pre(l), 1), np.int64) for l in range(L))
         counters = np.zeros(3, np.int64)
         n_max = max([net.n_pre(l) for l in range(L)] + net.sizes)
         acc = np.zeros(1)
@@ -163,8 +161,7 @@ class FusedOnline:
             tuple(net.w_in), tuple(ph2 if w is None else w for w in net.w_rec),
             np.array([w is not None for w in net.w_rec]),
             np.array([layer.delay for layer in net.layers]),
-            P("alpha"), P("zeta"), P("v_th"), P("beta"), P("rho"),
-            tuple(c[0] for c in consts), tuple(c[1] for c in consts), P("ref_steps"),
+            P("alpha"), P("zeta"), P("v_th"), P("beta"), P("rho"), P("gamma"), P("ref_steps"),
             {"piecewise": KF.SURROGATE_PIECEWISE, "smooth": KF.SURROGATE_SMOOTH}[net.surrogate],
             dt(net.sigma),
             tuple(state.v), tuple(state.a), tuple(state.z), tuple(state.ref),
@@ -189,7 +186,10 @@ class FusedOnline:
             tuple(phb if l not in rec or rec[l][4] is None else rec[l][4] for l in range(L)),
             np.array([r[4] is not None for r in win]),
             np.array([l in rec and rec[l][4] is not None for l in range(L)]),
-            pre, per_bn(), per_bn(), per_n(), per_n(), per_n(), idx,
+            pre, per_bn(), per_bn(), per_bn(),
+            tuple(np.zeros((B, 1, n), dt) for n in [net.n_in] + net.sizes[:-1]),
+            tuple(np.zeros((B, 0, n), dt) for n in net.sizes), np.zeros((B, 1, net.readout.n), dt),
+            per_n(),
             np.zeros(net.readout.n, dt), np.zeros(n_max), np.zeros(n_max, dt), counters, acc)
         chunk = k * max(1, CHUNK // k)
         try:
