@@ -155,8 +155,8 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                  ref_steps, surrogate, sigma,
                  v, a, z, ref, x_last,
                  psi_prev, ev, ea, hh, eb, grad, esum, adaptive, use_h, a_hat, h_delay,
-                 reset_local, want_esum, fb_in,
-                 top_lazy, alpha_top, lz_zbar, lz_dv, lz_zprev, lz_sacc, lz_deceb, lz_deca,
+                 local_vth, want_esum, fb_in,
+                 alpha_top, lz_zbar, lz_dv, lz_zprev, lz_sacc, lz_deceb, lz_deca,
                  lz_decd, lz_pending,
                  w_out, w_out_eff, kappa_out, kappa, y, y_out, keep_y, zbar, g_out, fb,
                  spikes, seq_spikes, c_reg, f_target, dt_ms,
@@ -169,8 +169,9 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
     of the sequence and after its last step (see the module docstring).
 
     Per-layer arguments are tuples over layers (placeholders (1, 1[, 1]) where unused).
-    With ``top_lazy`` the top layer (one shared leak ``alpha_top``) runs the activity-
-    proportional form (``kernels.eprop_lazy.lazy_step``): its presynaptic trace lz_zbar
+    ``local_vth``: None (reset "detach") or the thresholds per layer (reset "local"); None
+    prunes the other branch at compile time. With ``lz_zbar`` given (else None) the top
+    layer (one shared leak ``alpha_top``) runs the activity-proportional form (``kernels.eprop_lazy.lazy_step``): its presynaptic trace lz_zbar
     (B, n_pre), eps_v deviation lz_dv (B, n, n_pre; reset "local") and lazy bookkeeping
     (B, n) are modified in place, and every row is brought up to date before an update.
     x (B, T, n_in), target (B, T, n_out) float64, mask (B, T) float64.
@@ -250,27 +251,28 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
                     sp[j] += zl[j]
                     ss[j] += zl[j]
             readout_grad_step(z_t[top][b, 0], errb, kappa, zbar[b], g_out[b])
-            if top_lazy:   # shared leak: one presynaptic trace, lazy rows
+            if lz_zbar is not None:   # shared leak: one presynaptic trace, lazy rows
                 rb = b if adaptive[top] else 0
                 eb_ = b if want_esum else 0
-                if reset_local:
+                if local_vth is not None:
                     lazy_step(pre[top][b, 0], psi_t[top][b, 0], sig_t[top][b, 0], alpha_top,
                               zeta[top], beta[top], rho[top], kappa, adaptive[top], want_esum,
                               psi_prev[top][b], lz_zbar[b], ea[top][rb], eb[top][b],
                               grad[top][b], esum[top][eb_], lz_zprev[b], lz_sacc[b],
-                              lz_deceb[b], lz_deca[b], lz_pending[b], lz_decd[b], v_th[top],
-                              lz_dv[b])
+                              lz_deceb[b], lz_deca[b], lz_pending[b], lz_decd[b],
+                              local_vth[top], lz_dv[b])
                 else:
                     lazy_step(pre[top][b, 0], psi_t[top][b, 0], sig_t[top][b, 0], alpha_top,
                               zeta[top], beta[top], rho[top], kappa, adaptive[top], want_esum,
                               psi_prev[top][b], lz_zbar[b], ea[top][rb], eb[top][b],
                               grad[top][b], esum[top][eb_], lz_zprev[b], lz_sacc[b],
                               lz_deceb[b], lz_deca[b], lz_pending[b], lz_decd[b])
-        for l in range(L - 1 if top_lazy else L):   # this step of every trial
-            if reset_local:
+        for l in range(L if lz_zbar is None else L - 1):   # this step of every trial
+            if local_vth is not None:
                 _layer_block(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
                              kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
-                             psi_prev[l], ev[l], ea[l], hh[l], eb[l], grad[l], esum[l], v_th[l])
+                             psi_prev[l], ev[l], ea[l], hh[l], eb[l], grad[l], esum[l],
+                             local_vth[l])
             else:
                 _layer_block(pre[l], psi_t[l], sig_t[l], alpha[l], zeta[l], beta[l], rho[l],
                              kappa, adaptive[l], use_h[l], a_hat[l], h_delay[l], want_esum,
@@ -285,10 +287,10 @@ def online_chunk(t0, t1, k, x, target, mask, ce, regular, scale,
         counters[0] += 1
         dur = max(counters[1], 1) * dt_ms * 1e-3
         ok = True
-        if top_lazy:   # every row of the top layer up to date before its gradient is read
+        if lz_zbar is not None:   # the top layer's rows up to date before its gradient is read
             for bb in range(B):
                 ra = bb if adaptive[top] else 0
-                if reset_local:
+                if local_vth is not None:
                     lazy_finish(grad[top][bb], eb[top][bb], ea[top][ra], adaptive[top],
                                 lz_sacc[bb], lz_deceb[bb], lz_deca[bb], lz_pending[bb],
                                 lz_decd[bb], lz_dv[bb])

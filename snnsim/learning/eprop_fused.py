@@ -151,8 +151,7 @@ class FusedOnline:
         top = tr[-1]
         n_top, n_pre_top = net.sizes[-1], net.n_pre(L - 1)
         ph3 = np.zeros((1, 1, 1), dt)
-        lazy_args = (top.lazy, net.params[-1]["alpha"][0],
-                     top.ev if top.lazy else np.zeros((1, 1), dt),
+        lazy_args = (net.params[-1]["alpha"][0], top.ev if top.lazy else None,
                      top.dv if top.dv is not None else ph3,
                      np.zeros((B, n_pre_top), dt),
                      np.zeros((B, n_top)), np.ones((B, n_top)), np.ones((B, n_top)),
@@ -171,7 +170,7 @@ class FusedOnline:
             tuple(t.hh for t in tr), tuple(t.eb for t in tr), tuple(eng.g), tuple(eng.esum),
             np.array([t.adaptive for t in tr]), np.array([l < L - 1 for l in range(L)]),
             np.array(a_hat, dt), np.array(h_delay, np.bool_),
-            o.reset == "local", o.c_reg > 0, fb_in, *lazy_args,
+            P("v_th") if o.reset == "local" else None, o.c_reg > 0, fb_in, *lazy_args,
             net.w_out, w_out_eff, net.kappa, dt(net.kappa[0]), state.y, y_out, keep_y, zbar,
             g_out, fb, spikes, seq_spikes, float(o.c_reg), float(o.f_target), float(net.dt),
             kind, np.array([lrs[r[0]] for r in win]),
