@@ -6,7 +6,9 @@ updated while the sequence runs), but the loop over steps, with the forward step
 learning signals, the trace update (the trace engine's per-step kernels, the top layer in
 its activity-proportional form when its neurons share one leak) and every k steps the SGD or
 Adam update, runs in one compiled call per chunk of the sequence
-(``snnsim.kernels.eprop_online.online_chunk``): no Python and no allocation between updates.
+(``snnsim.kernels.eprop_online.online_chunk``): no Python between updates, no arrays
+allocated per update (the step kernels keep their small per-call scratch). The loop runs
+on one thread (trials in turn; the optimiser step needs all of them).
 
 What it covers (else the Trainer keeps the block-by-block path; :func:`fused_unsupported`
 says why): the order-0 rules (eprop, deep-eprop-spatial, deep-eprop-onehop) on the trace
