@@ -25,6 +25,7 @@ from . import interrupt, validate as V
 from .errors import ConfigError, DivergenceError
 from .learning.eprop import OnlineEprop
 from .learning.common import random_feedback
+from .learning.eprop_fused import FusedOnline, fused_unsupported
 from .learning.loss import loss_and_error, window_mask
 from .learning.fidelity import compare
 from .learning.options import RuleOptions
@@ -70,6 +71,10 @@ class TrainOptions:
         Validations without improvement before early stopping (0: never stop).
     fidelity_every : int
         Iterations between gradient-fidelity records against BPTT (0: never).
+    fused : bool
+        Online updates (``update_every``) run in compiled code when the rule, network and
+        optimiser allow it (:mod:`snnsim.learning.eprop_fused`; same weights); False keeps
+        the block-by-block path.
     """
     rule: str = "eprop"
     learning: RuleOptions = field(default_factory=RuleOptions)
@@ -78,10 +83,11 @@ class TrainOptions:
     val_every: int = 0
     patience: int = 0
     fidelity_every: int = 0
+    fused: bool = True
 
     @classmethod
     def build(cls, *, rule="eprop", update_every=None, seed=0, val_every=0, patience=0,
-              fidelity_every=0, **learning):
+              fidelity_every=0, fused=True, **learning):
         """Validated options; ``learning``: :class:`RuleOptions` fields."""
         parse_rule(rule)
         return cls(rule=rule, learning=RuleOptions.build(**learning),
@@ -90,7 +96,8 @@ class TrainOptions:
                    seed=V.count("seed", seed, minimum=0),
                    val_every=V.count("train.val_every", val_every, minimum=0),
                    patience=V.count("train.patience", patience, minimum=0),
-                   fidelity_every=V.count("train.fidelity_every", fidelity_every, minimum=0))
+                   fidelity_every=V.count("train.fidelity_every", fidelity_every, minimum=0),
+                   fused=V.choice("train.fused", fused, [True, False]))
 
 def shard_task(data, sl):
     """The trials ``sl`` of a batch (a TaskData with the same loss and metadata)."""
@@ -133,6 +140,13 @@ class Trainer:
         Data parallelism: every rank draws the same global batch, simulates its
         ``comm.shard(batch)`` of the trials, and the batch-summed gradients and losses are
         summed over ranks (``comm.allreduce_sum``) before the identical optimiser step.
+
+    Attributes
+    ----------
+    online_path : str or None
+        How online updates (``update_every``) run, chosen once here: "fused" (compiled
+        loop, :mod:`snnsim.learning.eprop_fused`) or "blocks (<why not fused>)"; None
+        without online updates.
     """
 
     def __init__(self, net: Network, task: TaskFn, *, optimizer: SGD | None = None,
@@ -173,6 +187,13 @@ class Trainer:
                 np.array(feedback_w, dtype=net.dtype) if feedback_w is not None
                 else random_feedback(net, self.rngs["feedback"]))
             self.learner = None
+        self.fused, self.online_path = None, None
+        if self.learner is not None and self.update_every:
+            why = (fused_unsupported(self.learner, self.optimizer, comm) if options.fused
+                   else "fused = False")
+            self.online_path = "fused" if why is None else f"blocks ({why})"
+            if why is None:
+                self.fused = FusedOnline(self.learner, self.optimizer)
         self.val_every, self.patience = options.val_every, options.patience
         self.val_set = val_task(self.rngs["eval"]) if val_task else None
         self.test_task = test_task
@@ -199,6 +220,12 @@ class Trainer:
         def update(learner):
             self._apply(learner.pop_grads())
 
+        if self.fused is not None:
+            self.fused.opt = self.optimizer
+            try:
+                return self.fused.run(x, data.targets, mask, data.loss, self.update_every)
+            except DivergenceError as err:
+                raise DivergenceError(f"{err} (iteration {self.iteration})") from None
         self.learner.zero_grad()
         loss, y = self.learner.run(x, data.targets, mask, data.loss, block=self.opts.learning.block,
                                    update_every=self.update_every, update=update)

@@ -47,7 +47,9 @@ AUTO_MIN_WINDOW = 200   # online updates more often than this: the trace engine 
 def choose_engine(engine, update_every=None):
     """Resolve ``engine`` ("auto", "window" or "trace"). "auto": the window engine, unless
     weights are updated every fewer than AUTO_MIN_WINDOW steps; then every update closes a
-    short window and the per-step trace kernels are faster (measured: benchmarks/README.md)."""
+    short window and the per-step trace kernels are faster (measured: benchmarks/README.md).
+    With the trace engine the Trainer then runs the online loop compiled when it can
+    (``snnsim.learning.eprop_fused.fused_unsupported`` says when not; ``Trainer.online_path``)."""
     V.choice("engine", engine, ("auto",) + ENGINES)
     if engine != "auto":
         return engine
