@@ -1,7 +1,7 @@
 #!/bin/sh
 # Re-measure every table of the performance round (issue 16's goals) in one go, one benchmark
 # after the other on an otherwise idle machine, and write them to one Markdown file:
-#     sh benchmarks/round2.sh [OUT.md]        (about 25 minutes; NEST from /tmp/nestvenv)
+#     sh benchmarks/round2.sh [OUT.md]        (about 30 minutes; NEST from /tmp/nestvenv)
 # Each section starts with the command that produced it.
 set -e
 OUT=${1:-round2.md}
@@ -13,7 +13,7 @@ run() {
 }
 echo "# Performance round two, measured in one go ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores)" > "$OUT"
 run python benchmarks/cold_start.py                                  # goals 2, 7
-run python benchmarks/online_updates.py                              # goal 1
+run python benchmarks/online_updates.py --sine                       # goal 1 (fused online path)
 run python benchmarks/vs_nest.py                                     # goals 1, 3, 5
 run python benchmarks/vs_nest_online.py                              # goal 1 (NEST's online models)
 run python benchmarks/vs_torch.py                                    # goal 1

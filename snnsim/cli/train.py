@@ -298,7 +298,10 @@ def command(config, out, resume, iterations, rule, seed, overwrite, max_output, 
                     if writer is not None:
                         snapshot()
                     if comm is not None:   # a signal on any rank: all stop at this iteration
-                        stop.signum = comm.first_signal(stop.signum)
+                        agreed = comm.first_signal(stop.signum)
+                        if agreed is None:   # one arriving during the exchange stays recorded
+                            return           # here and is shared at the next iteration
+                        stop.signum = agreed
                     stop.check()
 
                 trainer.train(tr["iterations"], log=on_iteration, progress=progress,
