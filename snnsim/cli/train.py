@@ -27,7 +27,7 @@ from ..config_train import make_trainer
 from ..errors import ConfigError, DivergenceError
 from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..parallel import MPIComm, RootFailed
-from ..io.training import TrainLog, load_checkpoint, save_checkpoint, truncate_log
+from ..io.training import TrainLog, read_checkpoint, save_checkpoint, truncate_log
 from .options import (RunFailed, UserError, config_argument, one_line, overwrite_option,
                       quiet_option, seed_option, user_errors)
 from .signals import Interrupted, stop_on_signals
@@ -64,12 +64,14 @@ def _errors_on_root(comm):
         raise click.exceptions.Exit(exc.exit_code) from None
 
 
-def _read_checkpoint(comm, resume, cfg):
-    """Check and load the checkpoint of ``resume``; under MPI rank 0 first (it may repair a
-    killed run's file), then the other ranks, read-only."""
+def _read_checkpoint(comm, resume, cfg, trainer):
+    """Check (every field, against ``trainer``: see :func:`read_checkpoint`) and load the
+    checkpoint of ``resume``; under MPI rank 0 first (it may repair a killed run's file),
+    then the other ranks, read-only."""
     def load():
+        state = read_checkpoint(resume, trainer).state()
         _check_same_run(resume, cfg)
-        return load_checkpoint(resume)
+        return state
     if comm is None:
         return load()
     state = comm.root_only(load)
@@ -157,7 +159,7 @@ def command(config, out, resume, iterations, rule, seed, overwrite, quiet, mpi):
 
         try:
             if resume:
-                trainer.load_state(*_read_checkpoint(comm, resume, cfg))
+                trainer.load_state(*_read_checkpoint(comm, resume, cfg, trainer))
             writer = open_writer() if comm is None else comm.root_only(open_writer)
         except RootFailed as exc:   # rank 0 reports the error
             raise UserError(str(exc)) from None
