@@ -17,13 +17,16 @@ from .errors import ConfigError
 WEIGHT_GROUPS = ("weights", "checkpoint/weights")
 
 
-def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], str]:
+def load_weights(path: str | os.PathLike, net=None) -> tuple[dict[str, np.ndarray], str]:
     """The stored weights of an output file.
 
     Parameters
     ----------
     path : path
         An snnsim HDF5 output file.
+    net : snnsim.Network, optional
+        The network the weights must fit (names and shapes; for a checkpoint also the
+        optimiser moments): a one-line ConfigError names the first weight that does not.
 
     Returns
     -------
@@ -32,21 +35,41 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], str]:
     group : str
         ``"weights"`` or ``"checkpoint/weights"`` (a training run that did not finish).
     """
+    import h5py
+
     from .io import open_h5
+    from .io.reader import read_array
+    from .io.training import check_weights, read_checkpoint
+    where = os.fspath(path)
     with open_h5(path) as f:
         group = next((g for g in WEIGHT_GROUPS if g in f), None)
         if group is None:
-            raise ConfigError(os.fspath(path), "holds no weights (/weights or /checkpoint/weights)")
-        return {k: f[group][k][()] for k in f[group]}, group
+            raise ConfigError(where, "holds no weights (/weights or /checkpoint/weights)")
+        if group == "weights":
+            g = f[group]
+            if not isinstance(g, h5py.Group):
+                raise ConfigError(f"{where}:/weights", "must be a group of weight matrices")
+            out = {}
+            for k, ds in g.items():
+                if not isinstance(ds, h5py.Dataset):
+                    raise ConfigError(f"{where}:/weights/{k}", "must be a weight matrix "
+                                                               "(dataset), got a group")
+                out[k] = read_array(ds, f"{where}:/weights/{k}")
+            if net is not None:
+                check_weights(out, net.weights(), f"{where}:/weights")
+            return out, group
+    return read_checkpoint(path, net=net).weights, group   # unfinished run: every field checked
 
 
 def stored_config(path: str | os.PathLike) -> dict:
     """The config (parsed JSON of the root attribute ``config``) of an output file."""
     from .io import open_h5
+    from .io.reader import json_object, text_attr
     with open_h5(path) as f:
         if "config" not in f.attrs:
             raise ConfigError(os.fspath(path), "holds no config (attr 'config'): not an snnsim file")
-        return json.loads(f.attrs["config"])
+        field = f"{os.fspath(path)}:config"
+        return json_object(text_attr(f, "config", field), field)
 
 
 def network_config(data: dict):
@@ -76,8 +99,8 @@ def load_trained(path: str | os.PathLike):
     """
     from .config import build_network
     cfg = network_config(stored_config(path))
-    weights, group = load_weights(path)
     net = build_network(cfg)
+    weights, group = load_weights(path, net)
     net.set_weights(weights)
     return net, cfg, group
 
@@ -111,19 +134,11 @@ def set_weights_from(net, path: str | os.PathLike) -> str:
     """Copy the weights stored in ``path`` into ``net`` (same names and shapes); returns the group.
 
     A one-line :class:`ConfigError` names the first weight that is missing, extra or of
-    another shape.
+    another shape (:func:`snnsim.io.training.check_weights`), after ``--weights``.
     """
-    weights, group = load_weights(path)
-    mine = net.weights()
-    missing = sorted(set(mine) - set(weights))
-    extra = sorted(set(weights) - set(mine))
-    if missing or extra:
-        raise ConfigError("--weights", f"{os.fspath(path)} holds weights for another network "
-                          f"(missing {missing or 'none'}, unknown {extra or 'none'})")
-    for name in mine:   # the network's order: input weights of the bottom layer first
-        w = weights[name]
-        if w.shape != mine[name].shape:
-            raise ConfigError("--weights", f"{os.fspath(path)}: {name} has shape {w.shape}, "
-                              f"this network needs {mine[name].shape}")
+    try:
+        weights, group = load_weights(path, net)
+    except ConfigError as exc:
+        raise ConfigError("--weights", str(exc)) from None
     net.set_weights(weights)
     return group

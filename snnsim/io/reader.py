@@ -146,6 +146,55 @@ def check_datasets(f: h5py.File, where: str, file_size: int) -> None:
         check_dataset(ds, where, file_size)
 
 
+def text_attr(obj, key, field):
+    """Attribute ``key`` of ``obj`` as a string (str or UTF-8 bytes, scalar); ConfigError naming
+    ``field`` if it is missing or of another type."""
+    if key not in obj.attrs:
+        raise ConfigError(field, "is missing")
+    try:
+        value = obj.attrs[key]
+    except (OSError, TypeError, ValueError) as exc:
+        raise ConfigError(field, f"cannot be read ({type(exc).__name__})") from None
+    if isinstance(value, (bytes, np.bytes_)):
+        try:
+            value = bytes(value).decode()
+        except UnicodeDecodeError:
+            raise ConfigError(field, "must be a UTF-8 string") from None
+    if not isinstance(value, str):
+        raise ConfigError(field, f"must be a string, got {type(value).__name__}"
+                                 + (f" of shape {value.shape}" if hasattr(value, "shape") else ""))
+    return value
+
+
+def json_object(text, field):
+    """The dict a JSON text holds; ConfigError for invalid JSON or another type."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(field, f"must be a JSON object ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:80] if str(exc) else 'nested too deeply'})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(field, f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def read_array(ds, field, shape=None, dtype=None, kinds="f"):
+    """Dataset ``ds`` read after checking its dtype kind (``kinds``) or exact ``dtype``, its
+    ``shape`` (if given) and that it fits in memory; NaN/inf in a float array is refused.
+    One-line ConfigError naming ``field`` otherwise."""
+    if ds.dtype.kind not in kinds or (dtype is not None and ds.dtype != dtype):
+        want = np.dtype(dtype).name if dtype is not None else {"f": "float", "iu": "integer"}.get(kinds, kinds)
+        raise ConfigError(field, f"must be {want}, got dtype {ds.dtype}")
+    if shape is not None and ds.shape != tuple(shape):
+        raise ConfigError(field, f"must have shape {tuple(shape)}, got {ds.shape}")
+    V.fits_memory(field, int(np.prod(ds.shape, dtype=np.float64)), f"a {ds.shape} array",
+                  itemsize=ds.dtype.itemsize)
+    arr = ds[()]
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ConfigError(field, "contains NaN or inf; the checkpoint is damaged")
+    return arr
+
+
 def read_1d(g: h5py.Group, key: str, where: str, n: int | None = None) -> np.ndarray:
     """A 1-D numeric dataset ``g[key]`` (first ``n`` rows); one-line ConfigError otherwise."""
     ds = g.get(key)

@@ -25,7 +25,7 @@ import h5py
 import numpy as np
 
 from ..errors import ConfigError
-from .reader import open_h5
+from .reader import json_object, open_h5, read_array, text_attr
 from .writer import FORMAT
 
 LOG = "training"
@@ -161,37 +161,6 @@ class Checkpoint:
         return arrays, meta
 
 
-def _text_attr(obj, key, field):
-    """A string attribute (str or UTF-8 bytes, scalar); ConfigError otherwise."""
-    if key not in obj.attrs:
-        raise ConfigError(field, "is missing")
-    try:
-        value = obj.attrs[key]
-    except (OSError, TypeError, ValueError) as exc:
-        raise ConfigError(field, f"cannot be read ({type(exc).__name__})") from None
-    if isinstance(value, (bytes, np.bytes_)):
-        try:
-            value = bytes(value).decode()
-        except UnicodeDecodeError:
-            raise ConfigError(field, "must be a UTF-8 string") from None
-    if not isinstance(value, str):
-        raise ConfigError(field, f"must be a string, got {type(value).__name__}"
-                                 + (f" of shape {value.shape}" if hasattr(value, "shape") else ""))
-    return value
-
-
-def _json_object(text, field):
-    """The dict a JSON text holds; ConfigError for invalid JSON or another type."""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise ConfigError(field, f"must be a JSON object ({type(exc).__name__}: "
-                                 f"{str(exc).splitlines()[0][:80] if str(exc) else 'nested too deeply'})") from None
-    if not isinstance(value, dict):
-        raise ConfigError(field, f"must be a JSON object, got {type(value).__name__}")
-    return value
-
-
 def _integer(field, value, minimum=0, maximum=MAX_ITERATION):
     """An int in [minimum, maximum] (bools, floats and strings refused)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
@@ -199,22 +168,6 @@ def _integer(field, value, minimum=0, maximum=MAX_ITERATION):
     if not minimum <= int(value) <= maximum:
         raise ConfigError(field, f"must be an integer in [{minimum}, {maximum}], got {value}")
     return int(value)
-
-
-def _array(ds, field, shape=None, dtype=None, kinds="f"):
-    """Read dataset ``ds`` after checking its shape/dtype; refuse NaN/inf."""
-    if ds.dtype.kind not in kinds or (dtype is not None and ds.dtype != dtype):
-        want = np.dtype(dtype).name if dtype is not None else {"f": "float", "iu": "integer"}.get(kinds, kinds)
-        raise ConfigError(field, f"must be {want}, got dtype {ds.dtype}")
-    if shape is not None and ds.shape != tuple(shape):
-        raise ConfigError(field, f"must have shape {tuple(shape)}, got {ds.shape}")
-    from .. import validate as V
-    V.fits_memory(field, int(np.prod(ds.shape, dtype=np.float64)), f"a {ds.shape} array",
-                  itemsize=ds.dtype.itemsize)
-    arr = ds[()]
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise ConfigError(field, "contains NaN or inf; the checkpoint is damaged")
-    return arr
 
 
 def check_weights(weights, expected, field, *, dtype=None):
@@ -271,13 +224,13 @@ def _members(g, where):
     return out
 
 
-def _read_weights(arrays, where, net):
+def _read_weights(arrays, where, net, dtype):
     stored = {k[8:]: v for k, v in arrays.items() if k.startswith("weights/")}
     expected = stored if net is None else net.weights()
     if not expected:
         raise ConfigError(f"{where}/weights", "is missing or empty")
-    check_weights(stored, expected, f"{where}/weights", dtype=None if net is None else net.dtype)
-    return {k: _array(stored[k], f"{where}/weights/{k}") for k in expected}
+    check_weights(stored, expected, f"{where}/weights", dtype=dtype)
+    return {k: read_array(stored[k], f"{where}/weights/{k}") for k in expected}
 
 
 def _read_optimizer(arrays, where, trainer, weights):
@@ -285,7 +238,7 @@ def _read_optimizer(arrays, where, trainer, weights):
     if not stored:
         raise ConfigError(f"{where}/optimizer", "is missing (the optimiser's state: t, and m, v "
                                                 "for Adam)")
-    t = _array(_dataset_of(stored, "t", f"{where}/optimizer"), f"{where}/optimizer/t", shape=(),
+    t = read_array(_dataset_of(stored, "t", f"{where}/optimizer"), f"{where}/optimizer/t", shape=(),
                kinds="iu")
     t = _integer(f"{where}/optimizer/t", t.item())
     out = {"t": np.array(t, dtype=np.int64)}
@@ -307,7 +260,7 @@ def _read_optimizer(arrays, where, trainer, weights):
             check_weights(have, {k: weights[k] for k in names}, f"{where}/optimizer/{moment}")
             for name in names:
                 field = f"{where}/optimizer/{moment}/{name}"
-                arr = _array(have[name], field).astype(np.float64)
+                arr = read_array(have[name], field).astype(np.float64)
                 if moment == "v" and np.any(arr < 0):
                     raise ConfigError(field, "must be >= 0 (a mean of squared gradients)")
                 out[f"{moment}/{name}"] = arr
@@ -324,7 +277,7 @@ def _read_feedback(arrays, where, trainer):
     stored = {k[9:]: v for k, v in arrays.items() if k.startswith("feedback/")}
     learner = None if trainer is None else trainer.learner
     if trainer is None:
-        return {k: _array(v, f"{where}/feedback/{k}") for k, v in stored.items()}
+        return {k: read_array(v, f"{where}/feedback/{k}") for k, v in stored.items()}
     expected = {} if learner is None or learner.feedback_w is None else {
         "B" if k == "readout.w_out" else k: b for k, b in learner.feedback_matrices().items()}
     if expected and "B" not in stored:
@@ -336,13 +289,13 @@ def _read_feedback(arrays, where, trainer):
         if key not in expected:
             raise ConfigError(field, "is not a feedback matrix of this run "
                                      f"({', '.join(expected) or 'it has none'})")
-        out[key] = _array(ds, field, shape=expected[key].shape)
+        out[key] = read_array(ds, field, shape=expected[key].shape)
     return out
 
 
 def _read_meta(g, where, trainer):
     field = f"{where}.meta"
-    meta = _json_object(_text_attr(g, "meta", field), field)
+    meta = json_object(text_attr(g, "meta", field), field)
     for key in META_KEYS:
         if key not in meta:
             raise ConfigError(f"{field}.{key}", "is missing")
@@ -392,11 +345,11 @@ def _check_rng_state(field, state, kind):
 
 
 def _read_root(f, where, trainer):
-    fmt = _text_attr(f, "format", f"{where}:format")
+    fmt = text_attr(f, "format", f"{where}:format")
     if fmt not in FORMATS:
         raise ConfigError(f"{where}:format", f"is {fmt[:40]!r}; this version of snnsim "
                                              f"resumes {', '.join(FORMATS)}")
-    config = _json_object(_text_attr(f, "config", f"{where}:config"), f"{where}:config")
+    config = json_object(text_attr(f, "config", f"{where}:config"), f"{where}:config")
     if "dt" not in f.attrs:
         raise ConfigError(f"{where}:dt", "is missing")
     dt = f.attrs["dt"]
@@ -434,7 +387,7 @@ def _log_rows(f, where, iteration, field_iteration):
             raise ConfigError(f"{where}:/{LOG}/iteration", "is missing")
         return 0
     field = f"{where}:/{LOG}/iteration"
-    iters = _array(g["iteration"], field, kinds="iu")
+    iters = read_array(g["iteration"], field, kinds="iu")
     if iters.size and np.any(np.diff(iters) <= 0):
         raise ConfigError(field, "must be increasing")
     keep = int(np.searchsorted(iters, iteration, side="right"))
@@ -449,7 +402,7 @@ def _log_rows(f, where, iteration, field_iteration):
     return keep
 
 
-def read_checkpoint(path, trainer=None):
+def read_checkpoint(path, trainer=None, *, net=None):
     """Read and validate the last complete checkpoint of a training file.
 
     Parameters
@@ -461,8 +414,11 @@ def read_checkpoint(path, trainer=None):
         The trainer about to resume: the weights must match its network (names, shapes,
         ``network.dtype``), the optimiser state its optimiser (SGD: ``t``; Adam: ``t`` and
         float64 moments of every weight once ``t > 0``), the feedback matrices its online
-        rule, the generator states its generators, ``dt`` its ``network.dt``. Without it
-        only the structure of the checkpoint is checked.
+        rule, the generator states its generators, ``dt`` its ``network.dt``.
+    net : snnsim.Network, optional
+        Without a trainer: the network whose weight names and shapes the weights (and Adam
+        moments) must have, any float dtype (e.g. :func:`snnsim.load` of an unfinished run). With neither, only the structure of the
+        checkpoint is checked.
 
     Returns
     -------
@@ -487,8 +443,8 @@ def read_checkpoint(path, trainer=None):
             raise ConfigError(field, "must be a group (weights, optimizer, meta), got a dataset")
         meta = _read_meta(g, field, trainer)
         arrays = _members(g, field)
-        net = None if trainer is None else trainer.net
-        weights = _read_weights(arrays, field, net)
+        net = net if trainer is None else trainer.net
+        weights = _read_weights(arrays, field, net, None if trainer is None else net.dtype)
         optimizer = _read_optimizer(arrays, field, trainer, weights)
         feedback = _read_feedback(arrays, field, trainer)
         rows = _log_rows(f, where, meta["iteration"], f"{field}.meta.iteration")
