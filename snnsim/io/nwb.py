@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .reader import open_run
+from .reader import num_attr, open_run
 
 NWB_EXTRA = "pip install 'snnsim[nwb]'"
 
@@ -83,8 +83,8 @@ def build_nwbfile(run_path: str | os.PathLike):
         if "spikes" not in f:
             raise ConfigError(os.fspath(run_path), "holds no spikes (/spikes) to export")
         config = attrs.get("config", {})
-        stop = int(attrs.get("stop_step", 0) or 0)
-        n_trials = int(attrs.get("batch", 1) or 1)
+        stop = num_attr(f, "stop_step", 0, minimum=0)
+        n_trials = num_attr(f, "batch", 1, minimum=0) or 1
         pops = sorted(f["spikes"])
         if not stop:   # a killed run: the last spike bounds the trial
             stop = 1 + max((int(np.rint(f[f"spikes/{p}/timestamps"][-1] / dt))
@@ -108,7 +108,7 @@ def build_nwbfile(run_path: str | os.PathLike):
         for pop in pops:
             g = f[f"spikes/{pop}"]
             ts, neurons, batches = run.spikes(pop)
-            n = int(g.attrs.get("n_nodes", int(neurons.max()) + 1 if neurons.size else 0))
+            n = num_attr(g, "n_nodes", int(neurons.max()) + 1 if neurons.size else 0, minimum=0)
             times = batches * duration + ts * 1e-3
             order = np.lexsort((times, neurons))
             neurons, times = neurons[order], times[order]

@@ -195,6 +195,34 @@ def read_array(ds, field, shape=None, dtype=None, kinds="f"):
     return arr
 
 
+def num_attr(obj: Any, key: str, default: Any, *, kind: type = int,
+             minimum: float | None = None) -> Any:
+    """Scalar numeric attribute ``key`` of HDF5 object ``obj`` as ``kind`` (int or float).
+
+    ``default`` if the attribute is absent. A value that is not one finite real number
+    (a string, an array, NaN), not a whole number for ``kind=int``, or below ``minimum``
+    is a one-line ConfigError naming the file, the object and the attribute.
+    """
+    if key not in obj.attrs:
+        return default
+    field = f"{obj.file.filename}:{obj.name}"
+    try:
+        arr = np.asarray(obj.attrs[key])
+    except (OSError, TypeError, ValueError) as exc:
+        raise ConfigError(field, f"attribute {key!r} cannot be read ({type(exc).__name__})") from None
+    ok = arr.shape == () and arr.dtype.kind in "iuf" and bool(np.isfinite(arr))
+    value = arr.item() if ok else None
+    if ok and kind is int:
+        ok = float(value) == int(value) and abs(value) < 2**63
+        value = int(value) if ok else None
+    if not ok or (minimum is not None and value < minimum):
+        want = "an integer" if kind is int else "a finite number"
+        bound = f" >= {minimum}" if minimum is not None else ""
+        shown = repr(arr.item() if arr.shape == () else arr)[:40]
+        raise ConfigError(field, f"attribute {key!r} must be {want}{bound}, got {shown}")
+    return kind(value)
+
+
 def read_1d(g: h5py.Group, key: str, where: str, n: int | None = None) -> np.ndarray:
     """A 1-D numeric dataset ``g[key]`` (first ``n`` rows); one-line ConfigError otherwise."""
     ds = g.get(key)
@@ -211,7 +239,7 @@ def neuron_index(group: h5py.Group, node_ids: np.ndarray, batch_ids: np.ndarray)
     """
     if "node_id_layout" not in group.attrs:
         return node_ids
-    n = np.uint64(group.attrs["n_nodes"])
+    n = np.uint64(num_attr(group, "n_nodes", 0, minimum=0))
     return (node_ids.astype(np.uint64) - batch_ids.astype(np.uint64) * n).astype(np.uint32)
 
 
@@ -243,13 +271,17 @@ class Run:
         if isinstance(out.get("config"), str):
             try:
                 out["config"] = json.loads(out["config"])
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 pass
         return out
 
     @property
     def dt(self) -> float:
-        return float(self._f.attrs.get("dt", 1.0))
+        """Time step (ms; root attribute ``dt``, default 1)."""
+        dt = num_attr(self._f, "dt", 1.0, kind=float)
+        if dt <= 0:
+            raise ConfigError(f"{self.path}:/", f"attribute 'dt' must be > 0 ms, got {dt}")
+        return dt
 
     @property
     def status(self) -> str:
@@ -322,8 +354,8 @@ class Run:
         ``n_nodes``.
         """
         g = self._spike_group(pop)
-        T = int(self._f.attrs.get("stop_step", 0)) if T is None else int(T)
-        n = int(g.attrs["n_nodes"]) if n is None else int(n)
+        T = num_attr(self._f, "stop_step", 0, minimum=0) if T is None else int(T)
+        n = num_attr(g, "n_nodes", 0, minimum=0) if n is None else int(n)
         ts, nodes, batches = self.spikes(pop, batch)
         steps = np.rint(ts / self.dt).astype(np.int64)
         keep = (steps < T) & (nodes < n)
@@ -333,7 +365,7 @@ class Run:
             out = np.zeros((T, n), dtype=dtype)
             out[steps[keep], nodes[keep]] = 1
             return out
-        B = int(g.attrs.get("n_batch", int(batches.max()) + 1 if batches.size else 1))
+        B = num_attr(g, "n_batch", int(batches.max()) + 1 if batches.size else 1, minimum=1)
         V.fits_memory(f"{self.path}:{g.name}", B * T * n, f"a dense ({B}, {T}, {n}) spike array",
                       itemsize=np.dtype(dtype).itemsize)
         out = np.zeros((B, T, n), dtype=dtype)
@@ -352,7 +384,7 @@ class Run:
     def report_steps(self, pop: str, var: str) -> np.ndarray:
         """Global step of each row of a dense report."""
         ds = self._f[f"report/{pop}/{var}"]
-        start, every = int(ds.attrs["start_step"]), int(ds.attrs["every"])
+        start, every = num_attr(ds, "start_step", 0), num_attr(ds, "every", 1, minimum=1)
         return start + every * np.arange(ds.shape[0], dtype=np.int64)
 
     def report_node_ids(self, pop: str) -> np.ndarray:

@@ -1,0 +1,108 @@
+"""Hypothesis fuzzing of crafted HDF5 files (issue 13): a real training file, edited by
+tests/h5_strategies.py (dropped/retyped/reshaped datasets and attributes, huge declared
+sizes, links, garbage JSON, truncation), is given to ``info``, ``plot``, ``export``,
+``export-nir``, ``export-nwb`` and ``train --resume``. Every outcome is a clean completion
+or a one-line error (exit 1 or 2), never a traceback; every command ends within seconds
+and without large allocations; a refused input file is byte-identical afterwards (read-only
+commands never change it).
+
+The default run is small (CI budget); ``SNNSIM_FUZZ_SCALE=10`` or the ``slow`` variant
+explore more.
+"""
+import hashlib
+import itertools
+import resource
+import shutil
+import time
+
+import pytest
+from hypothesis import given, settings
+
+from fuzz_strategies import COUNTS, SCALE, SETTINGS, WORKDIR, report
+from h5_strategies import apply, edits, inventory
+
+COMMANDS = {
+    "info": lambda p, d, cfg: ["info", p],
+    "info --config": lambda p, d, cfg: ["info", p, "--config"],
+    "plot": lambda p, d, cfg: ["plot", p, "-o", d / "p.png"],
+    "export": lambda p, d, cfg: ["export", p, "-o", d / "e.csv"],
+    "export-nir": lambda p, d, cfg: ["export-nir", p, "-o", d / "n.nir"],
+    "export-nwb": lambda p, d, cfg: ["export-nwb", p, "-o", d / "w.nwb"],
+    "train --resume": lambda p, d, cfg: ["train", cfg, "--resume", p, "--iterations", 3, "-q"],
+}
+WRITES_INPUT = {"train --resume"}   # continues the file in place when it succeeds
+SECONDS = 20.0                      # per command and example (2 shared cores: generous)
+MEMORY_KB = 1_500_000               # growth of the peak resident size allowed over the session
+FILES = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory, write_config, invoke):
+    """(config, training file, its objects, its attributes); the commands warmed up."""
+    d = tmp_path_factory.mktemp("fuzzh5")
+    cfg = write_config("checkpoint_train", d)
+    out = d / "base.h5"
+    assert invoke("train", cfg, "-o", out, "-q").exit_code == 0
+    for name, make in COMMANDS.items():   # imports and kernels loaded before timing
+        p = d / f"warm{next(FILES)}.h5"
+        shutil.copyfile(out, p)
+        res = invoke(*make(p, d, cfg))
+        assert res.exit_code in (0, 2), (name, res.output)   # export-nir/nwb may be missing
+    names, attrs = inventory(out)
+    return cfg, out, names, attrs, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def check_command(name, base, todo, invoke):
+    cfg, src, _, _, rss0 = base
+    d = WORKDIR / f"h5-{next(FILES)}"
+    d.mkdir()
+    p = d / "crafted.h5"   # a new file per case: HDF5 caches open files by identity
+    shutil.copyfile(src, p)
+    apply(p, todo)
+    before = digest(p)
+    t0 = time.monotonic()
+    res = invoke(*COMMANDS[name](p, d, cfg))
+    took = time.monotonic() - t0
+    COUNTS[f"h5 {name} exit {res.exit_code}"] += 1
+    lines = [line for line in res.output.strip().splitlines() if not line.startswith("compiling")]
+    assert res.exit_code in (0, 1, 2), (todo, res.output)
+    if res.exit_code:
+        assert len(lines) == 1 and lines[0].startswith(("Error: ", "Aborted")) \
+            or lines[-1].startswith("interrupted"), (todo, res.output)
+    if name not in WRITES_INPUT or res.exit_code == 2:
+        assert digest(p) == before, (todo, "input file modified", res.output)
+    assert took < SECONDS, (todo, took)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assert rss - rss0 < MEMORY_KB, (todo, rss - rss0)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _fuzz(examples):
+    def wrap(fn):
+        return settings(max_examples=examples, **SETTINGS)(fn)
+    return wrap
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_fuzz_crafted_h5(name, base, invoke, capsys):
+    @_fuzz(max(1, int(6 * SCALE)))
+    @given(todo=edits(base[2], base[3]))
+    def run(todo):
+        check_command(name, base, todo, invoke)
+    run()
+    report(capsys)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_fuzz_crafted_h5_long(name, base, invoke, capsys):
+    @_fuzz(max(1, int(60 * SCALE)))
+    @given(todo=edits(base[2], base[3], max_size=5))
+    def run(todo):
+        check_command(name, base, todo, invoke)
+    run()
+    report(capsys)
