@@ -25,8 +25,9 @@ def load_weights(path: str | os.PathLike, net=None) -> tuple[dict[str, np.ndarra
     path : path
         An snnsim HDF5 output file.
     net : snnsim.Network, optional
-        The network the weights must fit (names and shapes; for a checkpoint also the
-        optimiser moments): a one-line ConfigError names the first weight that does not.
+        The network the weights must fit: a one-line ConfigError names the first weight
+        that is missing, extra or of another shape (:func:`snnsim.io.training.check_weights`).
+        Every stored matrix must be a finite 2-D float dataset in any case.
 
     Returns
     -------
@@ -35,30 +36,32 @@ def load_weights(path: str | os.PathLike, net=None) -> tuple[dict[str, np.ndarra
     group : str
         ``"weights"`` or ``"checkpoint/weights"`` (a training run that did not finish).
     """
+    from .io import open_h5
+    with open_h5(path) as f:
+        return read_weights(f, os.fspath(path), net)
+
+
+def read_weights(f, where: str, net=None) -> tuple[dict[str, np.ndarray], str]:
+    """:func:`load_weights` of the open HDF5 file ``f`` (``where``: its name in messages)."""
     import h5py
 
-    from .io import open_h5
     from .io.reader import read_array
-    from .io.training import check_weights, read_checkpoint
-    where = os.fspath(path)
-    with open_h5(path) as f:
-        group = next((g for g in WEIGHT_GROUPS if g in f), None)
-        if group is None:
-            raise ConfigError(where, "holds no weights (/weights or /checkpoint/weights)")
-        if group == "weights":
-            g = f[group]
-            if not isinstance(g, h5py.Group):
-                raise ConfigError(f"{where}:/weights", "must be a group of weight matrices")
-            out = {}
-            for k, ds in g.items():
-                if not isinstance(ds, h5py.Dataset):
-                    raise ConfigError(f"{where}:/weights/{k}", "must be a weight matrix "
-                                                               "(dataset), got a group")
-                out[k] = read_array(ds, f"{where}:/weights/{k}")
-            if net is not None:
-                check_weights(out, net.weights(), f"{where}:/weights")
-            return out, group
-    return read_checkpoint(path, net=net).weights, group   # unfinished run: every field checked
+    from .io.training import check_weights
+    group = next((g for g in WEIGHT_GROUPS if g in f), None)
+    if group is None:
+        raise ConfigError(where, "holds no weights (/weights or /checkpoint/weights)")
+    g = f[group]
+    if not isinstance(g, h5py.Group):
+        raise ConfigError(f"{where}:/{group}", "must be a group of weight matrices")
+    out = {}
+    for k in g:
+        ds = g.get(k)
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
+            raise ConfigError(f"{where}:/{group}/{k}", "must be a weight matrix (2-D dataset)")
+        out[k] = read_array(ds, f"{where}:/{group}/{k}")
+    if net is not None:
+        check_weights(out, net.weights(), f"{where}:/{group}")
+    return out, group
 
 
 def stored_config(path: str | os.PathLike) -> dict:
@@ -83,6 +86,12 @@ def network_config(data: dict):
     from .config import SECTIONS, Config
     raw = {k: json.loads(json.dumps(data[k])) for k in ("network", "layer", "readout", "task")
            if k in data}
+    for key, value in raw.items():
+        want = list if key == "layer" else dict
+        if not isinstance(value, want) or (key == "layer" and not all(
+                isinstance(layer, dict) for layer in value)):
+            raise ConfigError(f"config.{key}", "must be " + ("a list of tables ([[layer]])"
+                              if key == "layer" else f"a table ([{key}])") + " in the stored config")
     for layer in raw.get("layer", []):
         layer.pop("n", None)   # derived by validation (sum of the populations)
     ctx: dict = {"_base_dir": Path(".")}

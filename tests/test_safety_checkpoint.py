@@ -1,7 +1,8 @@
 """Regression tests (issue 13): every corrupted-checkpoint variant of
 tests/checkpoint_variants.py is refused by ``snnsim train --resume`` with exit code 2, one line
 naming the field, no traceback, and the file byte-identical afterwards; the Python loader
-(:func:`snnsim.load`) refuses the same damage with a ConfigError."""
+(:func:`snnsim.load`, which uses the weights and the config only) refuses damage to those
+with a ConfigError instead of loading random weights."""
 import hashlib
 import json
 import shutil
@@ -110,20 +111,21 @@ def test_python_loader_uses_the_checkpoint(trained, tmp_path):
 
 
 @pytest.mark.parametrize("variant,field", [
-    ("weight matrix missing", "checkpoint/weights/hidden.w_rec"),
-    ("weight NaN", "checkpoint/weights/hidden.w_rec"),
-    ("meta not JSON", "checkpoint.meta"),
-    ("rng garbage state", "rng.data"),
-    ("optimizer t negative", "optimizer/t"),
-    ("checkpoint is a dataset", "checkpoint"),
-    ("config attr garbage", "config"),
+    ("weight matrix missing", "checkpoint/weights/hidden.w_rec: is missing"),
+    ("extra weight matrix", "checkpoint/weights/hidden.w_extra: is not a weight"),
+    ("weight wrong shape", "checkpoint/weights/hidden.w_rec: must have shape (8, 8)"),
+    ("weight NaN", "checkpoint/weights/hidden.w_rec: contains NaN or inf"),
+    ("weight subgroup", "checkpoint/weights/sub: must be a weight matrix"),
+    ("config attr garbage", "config: must be a JSON object"),
+    ("config attr not a string", "config: must be a string"),
 ])
 def test_python_loader_refuses_damaged_checkpoint(variant, field, trained, tmp_path):
     _, base = trained
     p = _unfinished(base, tmp_path, variant)
     before = digest(p)
-    with pytest.raises(ConfigError, match=field.replace(".", r"\.")) as err:
+    with pytest.raises(ConfigError) as err:
         snnsim.load(p)
+    assert field in str(err.value)
     assert "\n" not in str(err.value)
     assert digest(p) == before
 

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .reader import neuron_index, open_h5
+from .reader import check_layout, neuron_index, open_h5
 
 COLUMNS = ("population", "batch_id", "node_id", "timestamp_ms", "subpopulation")
 CHUNK_ROWS = 1 << 20
@@ -30,6 +30,7 @@ def spikes_to_csv(path_h5: str | os.PathLike, out_csv: str | os.PathLike,
     """
     rows = 0
     with open_h5(path_h5) as f, open(out_csv, "w", newline="") as out:
+        check_layout(f, os.fspath(path_h5))
         spikes = f["spikes"] if "spikes" in f else {}
         if population is None:
             pops = sorted(spikes)

@@ -78,6 +78,8 @@ def build_nwbfile(run_path: str | os.PathLike):
     """
     pynwb = _pynwb()
     from pynwb.core import DynamicTable
+
+    from ..trained import WEIGHT_GROUPS, read_weights
     with open_run(run_path) as run:
         f, attrs, dt = run.file, run.attrs, run.dt
         if "spikes" not in f:
@@ -117,13 +119,13 @@ def build_nwbfile(run_path: str | os.PathLike):
             for i in range(n):
                 nwb.add_unit(spike_times=times[bounds[i]:bounds[i + 1]], layer=pop, neuron=i,
                              subpopulation=labels[i])
-        group = next((g for g in ("weights", "checkpoint/weights") if g in f), None)
-        if group is not None:
+        if any(g in f for g in WEIGHT_GROUPS):
+            weights, group = read_weights(f, os.fspath(run_path))
             module = nwb.create_processing_module(
                 "snnsim_weights", f"synaptic weights from /{group} (pre, post, weight per "
                                   "non-zero synapse)")
-            for name in sorted(f[group]):
-                w = np.asarray(f[group][name][()], dtype=np.float64)
+            for name in sorted(weights):
+                w = np.asarray(weights[name], dtype=np.float64)
                 pre, post = np.nonzero(w)
                 table = DynamicTable(name=name, description=f"weights {name}, matrix "
                                                             f"{w.shape[0]} pre x {w.shape[1]} post",

@@ -223,6 +223,54 @@ def num_attr(obj: Any, key: str, default: Any, *, kind: type = int,
     return kind(value)
 
 
+#: snnsim's top-level groups and what their members must be: (kind, allowed ndim)
+LAYOUT = {"spikes": ("group", None), "report": ("group", None), "training": ("dataset", (1,))}
+SPIKE_COLUMNS = ("timestamps", "node_ids", "batch_ids")
+
+
+def _layout_error(where: str, name: str, obj: Any, want: str) -> ConfigError:
+    got = ("a broken link" if obj is None else "a group" if isinstance(obj, h5py.Group)
+           else f"a dataset of shape {obj.shape}, dtype {obj.dtype}")
+    return ConfigError(f"{where}:{name}", f"must be {want}, got {got}")
+
+
+def _numeric(obj: Any, ndims: tuple[int, ...] | None) -> bool:
+    return (isinstance(obj, h5py.Dataset) and obj.dtype.kind in "biuf"
+            and (ndims is None or obj.ndim in ndims))
+
+
+def check_layout(f: h5py.File, where: str) -> None:
+    """Refuse a file whose snnsim groups do not have the layout the readers rely on.
+
+    ``/spikes`` and ``/report`` must be groups of per-population groups (spike columns
+    ``timestamps``, ``node_ids``, ``batch_ids``: 1-D numeric; report variables numeric
+    datasets, ``mapping`` a group) and ``/training`` a group of 1-D numeric columns.
+    Other objects are not looked at (weights: :func:`snnsim.trained.load_weights`).
+    One-line ConfigError naming the object.
+    """
+    for top, (kind, ndims) in LAYOUT.items():
+        if top not in f and f.get(top, getlink=True) is None:
+            continue
+        g = f.get(top)
+        if not isinstance(g, h5py.Group):
+            raise _layout_error(where, f"/{top}", g, "a group")
+        for key in g:
+            obj = g.get(key)
+            name = f"/{top}/{key}"
+            if kind == "dataset":
+                if not _numeric(obj, ndims):
+                    raise _layout_error(where, name, obj, f"a {ndims[0]}-D numeric dataset")
+                continue
+            if not isinstance(obj, h5py.Group):
+                raise _layout_error(where, name, obj, "a group (one per population)")
+            for var in obj:
+                member = obj.get(var)
+                if top == "spikes" and var in SPIKE_COLUMNS and not _numeric(member, (1,)):
+                    raise _layout_error(where, f"{name}/{var}", member, "a 1-D numeric dataset")
+                if top == "report" and var != "mapping" and not _numeric(member, None):
+                    raise _layout_error(where, f"{name}/{var}", member, "a numeric dataset")
+
+
 def read_1d(g: h5py.Group, key: str, where: str, n: int | None = None) -> np.ndarray:
     """A 1-D numeric dataset ``g[key]`` (first ``n`` rows); one-line ConfigError otherwise."""
     ds = g.get(key)
@@ -258,6 +306,11 @@ class Run:
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
         self._f = open_h5(self.path)
+        try:
+            check_layout(self._f, self.path)
+        except BaseException:
+            self._f.close()
+            raise
 
     # --------------------------------------------------------------- metadata
     @property
