@@ -125,12 +125,13 @@ def check_dataset(ds: h5py.Dataset, where: str, file_size: int) -> None:
 
 
 def check_datasets(f: h5py.File, where: str, file_size: int) -> None:
-    """:func:`check_dataset` on every dataset of ``f``; refuse external links."""
+    """:func:`check_dataset` on every dataset of ``f``; refuse external links and soft
+    links that do not resolve."""
     links: list[tuple[str, Any]] = []
     datasets: list[h5py.Dataset] = []
 
     def link(name: str, lk: Any) -> None:   # collect: raising inside h5py's visit breaks it
-        if isinstance(lk, h5py.ExternalLink):
+        if isinstance(lk, (h5py.ExternalLink, h5py.SoftLink)):
             links.append((name, lk))
 
     def visit(name: str, obj: Any) -> None:
@@ -139,8 +140,14 @@ def check_datasets(f: h5py.File, where: str, file_size: int) -> None:
 
     f.visititems_links(link)
     for name, lk in links:
-        raise ConfigError(f"{where}:/{name}", f"is an external link to {lk.filename}; "
-                                              "snnsim files hold none")
+        if isinstance(lk, h5py.ExternalLink):
+            raise ConfigError(f"{where}:/{name}", f"is an external link to {lk.filename}; "
+                                                  "snnsim files hold none")
+        try:
+            f[name]
+        except (KeyError, RuntimeError, OSError):
+            raise ConfigError(f"{where}:/{name}", f"is a soft link to {lk.path[:60]} that does "
+                                                  "not resolve (dangling or a cycle)") from None
     f.visititems(visit)
     for ds in datasets:
         check_dataset(ds, where, file_size)
