@@ -82,12 +82,17 @@ def _unit_label(unit: str) -> str:
     return "arb. units" if unit in ("1", "") else unit
 
 
+def _list(value) -> list:
+    """``value`` if it is a list (of a stored config, which a crafted file may garble), else []."""
+    return value if isinstance(value, list) else []
+
+
 def _layer_order(run) -> list[str]:
     """Layer names in config order, then any other populations (not the readout), sorted."""
     cfg = run.attrs.get("config")
     names: list[str] = []
     if isinstance(cfg, dict):
-        for layer in cfg.get("layer", []) or []:
+        for layer in _list(cfg.get("layer")):
             if isinstance(layer, dict) and isinstance(layer.get("name"), str):
                 names.append(layer["name"])
     rest = [p for p in run.populations if p not in names and p != READOUT]
@@ -99,10 +104,10 @@ def _layer_populations(run, pop: str, n_nodes: int) -> list[tuple[str, int, int]
     cfg = run.attrs.get("config")
     if not isinstance(cfg, dict):
         return []
-    for layer in cfg.get("layer", []) or []:
+    for layer in _list(cfg.get("layer")):
         if isinstance(layer, dict) and layer.get("name") == pop:
             out, start = [], 0
-            for i, p in enumerate(layer.get("population", []) or []):
+            for i, p in enumerate(_list(layer.get("population"))):
                 if not isinstance(p, dict) or not isinstance(p.get("n"), int):
                     return []
                 label = str(p.get("name") or p.get("type") or f"pop{i}")

@@ -17,6 +17,7 @@ import resource
 import shutil
 import time
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 
@@ -99,6 +100,34 @@ def check_command(name, base, todo, invoke):
         assert digest(p) == before, (todo, "input file modified", res.output)
     assert took < SECONDS, (todo, took)
     shutil.rmtree(d, ignore_errors=True)
+
+
+#: (command, edits) the fuzzer found failing (tracebacks) before the readers were fixed
+FOUND = [
+    ("export-nwb", [("set_attr", "", "batch", "x")]),                 # int('x') in nwb
+    ("plot", [("json_attr", "", "config", 0, False, 1e12)]),          # config.layer a float
+    ("plot", [("drop", "checkpoint"), ("swap", "training/iteration")]),   # column a group
+    ("plot", [("swap", "spikes")]),                                   # /spikes a dataset
+    ("export-nwb", [("reshape", "weights", ())]),                     # /weights a scalar
+    ("export-nwb", [("retype", "weights", 0)]),
+    ("export-nwb", [("swap", "weights/hidden.w_in")]),                # a weight a group
+    ("export-nwb", [("link", "weights", "dangling", "x")]),
+    ("info", [("link", "report", "other", "report")]),                # soft-link cycle
+    ("train --resume", [("link", "checkpoint", "other", "checkpoint")]),
+    ("train --resume", [("link", "checkpoint", "dangling", "x")]),
+    ("train --resume", [("set_attr", "training/loss", "x", 1), ("retype", "training/loss", 6)]),
+    ("export", [("set_attr", "spikes/hidden", "subpopulation_offsets", 4.6e297)]),
+    ("export-nwb", [("set_attr", "spikes/hidden", "subpopulation_offsets", 4.6e297)]),
+    ("export", [("set_attr", "spikes/hidden", "n_nodes", 20),
+                ("set_attr", "spikes/hidden", "subpopulation_offsets", np.array([0, 2, 3]))]),
+    ("export-nwb", [("set_attr", "spikes/hidden", "n_nodes", 20),
+                    ("set_attr", "spikes/hidden", "subpopulation_offsets", np.array([0, 2, 3]))]),
+]
+
+
+@pytest.mark.parametrize("name,todo", FOUND)
+def test_found_by_the_fuzzer(name, todo, base, invoke):
+    check_command(name, base, todo, invoke)
 
 
 def _fuzz(examples):

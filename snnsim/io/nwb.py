@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .reader import num_attr, open_run
+from .reader import num_attr, open_run, subpopulations
 
 NWB_EXTRA = "pip install 'snnsim[nwb]'"
 
@@ -56,11 +56,10 @@ def _start_time(created: object) -> datetime:
 
 
 def _labels(group, n: int, layer: str) -> list[str]:
-    names = [x.decode() if isinstance(x, bytes) else str(x)
-             for x in group.attrs.get("subpopulation_names", [])]
-    offsets = np.asarray(group.attrs.get("subpopulation_offsets", [0, n]), dtype=np.int64)
-    if len(names) + 1 != len(offsets) or not names:
+    names, offsets = subpopulations(group)
+    if not names:
         return [layer] * n
+    names = names + [layer]   # neurons past the last offset (a crafted file): the layer's name
     return [names[int(np.searchsorted(offsets, i, side="right")) - 1] for i in range(n)]
 
 

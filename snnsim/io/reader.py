@@ -278,6 +278,27 @@ def check_layout(f: h5py.File, where: str) -> None:
                     raise _layout_error(where, f"{name}/{var}", member, "a numeric dataset")
 
 
+def subpopulations(g: h5py.Group) -> tuple[list[str], np.ndarray]:
+    """``(names, offsets)`` of the LIF/ALIF populations of a mixed layer's spike group
+    (attributes ``subpopulation_names``/``subpopulation_offsets``: neurons ``offsets[k]`` to
+    ``offsets[k+1] - 1`` are population ``names[k]``); ``([], [0])`` if absent. Malformed
+    attributes (not 1-D, not strings / integers, lengths that do not match, decreasing
+    offsets) are a one-line ConfigError."""
+    if "subpopulation_names" not in g.attrs:
+        return [], np.zeros(1, dtype=np.int64)
+    field = f"{g.file.filename}:{g.name}"
+    names = np.asarray(g.attrs["subpopulation_names"])
+    offsets = np.asarray(g.attrs.get("subpopulation_offsets", []))
+    if names.ndim != 1 or names.dtype.kind not in "SUO":
+        raise ConfigError(field, "attribute 'subpopulation_names' must be a list of names")
+    if offsets.shape != (names.size + 1,) or offsets.dtype.kind not in "iu" \
+            or np.any(np.diff(offsets) < 0) or (offsets.size and offsets[0] != 0):
+        raise ConfigError(field, "attribute 'subpopulation_offsets' must be len(names) + 1 "
+                                 "increasing integers from 0")
+    return ([x.decode() if isinstance(x, bytes) else str(x) for x in names.tolist()],
+            offsets.astype(np.int64))
+
+
 def read_1d(g: h5py.Group, key: str, where: str, n: int | None = None) -> np.ndarray:
     """A 1-D numeric dataset ``g[key]`` (first ``n`` rows); one-line ConfigError otherwise."""
     ds = g.get(key)
