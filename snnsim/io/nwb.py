@@ -87,6 +87,8 @@ def build_nwbfile(run_path: str | os.PathLike):
         stop = num_attr(f, "stop_step", 0, minimum=0)
         n_trials = num_attr(f, "batch", 1, minimum=0) or 1
         pops = sorted(f["spikes"])
+        if not pops:
+            raise ConfigError(f"{os.fspath(run_path)}:/spikes", "holds no population to export")
         if not stop:   # a killed run: the last spike bounds the trial
             stop = 1 + max((int(np.rint(f[f"spikes/{p}/timestamps"][-1] / dt))
                             for p in pops if f[f"spikes/{p}/timestamps"].shape[0]), default=0)

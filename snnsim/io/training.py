@@ -355,7 +355,8 @@ def _read_root(f, where, trainer):
     dt = f.attrs["dt"]
     if isinstance(dt, (bool, np.bool_)) or not isinstance(dt, (float, int, np.floating, np.integer)) \
             or not np.isfinite(dt) or dt <= 0:
-        raise ConfigError(f"{where}:dt", f"must be a positive number (ms), got {dt!r}"[:120])
+        shown = dt if isinstance(dt, str) else np.asarray(dt).tolist()
+        raise ConfigError(f"{where}:dt", f"must be a positive number (ms), got {shown!r}"[:120])
     if trainer is not None and float(dt) != float(trainer.net.dt):
         raise ConfigError(f"{where}:dt", f"is {float(dt)} ms, the config's network.dt is "
                                          f"{trainer.net.dt} ms")
