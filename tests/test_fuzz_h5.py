@@ -117,6 +117,7 @@ FOUND = [
     ("train --resume", [("link", "checkpoint", "dangling", "x")]),
     ("train --resume", [("set_attr", "training/loss", "x", 1), ("retype", "training/loss", 6)]),
     ("export-nwb", [("drop", "spikes/hidden")]),                      # pynwb: empty units
+    ("info --config", [("json_attr", "", "config", 1, False, [1, 2])]),  # config.layer [1, 2]
     ("export", [("set_attr", "spikes/hidden", "subpopulation_offsets", 4.6e297)]),
     ("export-nwb", [("set_attr", "spikes/hidden", "subpopulation_offsets", 4.6e297)]),
     ("export", [("set_attr", "spikes/hidden", "n_nodes", 20),
