@@ -427,11 +427,14 @@ def draw_training(ax, run) -> None:
 def build_figure(run, *, batch: int = 0, neurons: int = 5, t_max: float | None = None):
     """A ``matplotlib.figure.Figure`` (Agg canvas) of every panel ``run`` supports.
 
-    Returns ``(figure, panels)``; see :func:`plan_panels` for the errors raised.
+    Returns ``(figure, panels)``; see :func:`plan_panels` for the errors raised (and
+    :func:`snnsim.io.reader.check_layout` for files whose groups are malformed).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from .io.reader import check_layout
+    check_layout(run.file, run.path)   # a crafted file: one line, not a traceback mid-plot
     panels, t_end = plan_panels(run, batch=batch, neurons=neurons, t_max=t_max)
     heights = [p.height for p in panels]
     fig = Figure(figsize=(WIDTH_IN, UNIT_IN * sum(heights) + 0.6), dpi=DPI, layout="constrained")

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .reader import num_attr, open_run, subpopulations
+from .reader import check_layout, num_attr, open_run, subpopulations
 
 NWB_EXTRA = "pip install 'snnsim[nwb]'"
 
@@ -81,6 +81,7 @@ def build_nwbfile(run_path: str | os.PathLike):
     from ..trained import WEIGHT_GROUPS, read_weights
     with open_run(run_path) as run:
         f, attrs, dt = run.file, run.attrs, run.dt
+        check_layout(f, os.fspath(run_path))
         if "spikes" not in f:
             raise ConfigError(os.fspath(run_path), "holds no spikes (/spikes) to export")
         config = attrs.get("config", {})

@@ -334,11 +334,6 @@ class Run:
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
         self._f = open_h5(self.path)
-        try:
-            check_layout(self._f, self.path)
-        except BaseException:
-            self._f.close()
-            raise
 
     # --------------------------------------------------------------- metadata
     @property
