@@ -431,9 +431,11 @@ def snnsim_child(spec, out, keep_x1, block, engine):
     net.set_weights({"layer0.w_in": data.w_in, "layer0.w_rec": data.w_rec,
                      "readout.w_out": zo * data.w_out})
     holder = []
+    if s.get("snnsim_sgd"):      # snnsim's own SGD (one learning rate; see vs_nest_online.py)
+        opt = snnsim.SGD(lr=s["optimizer"]["eta"] * (1.0 - float(np.exp(-s["dt"] / s["tau_out"]))))
     trainer = Trainer(net, lambda rng: holder[-1], rule="eprop", optimizer=opt, feedback="random",
                       c_reg=c_reg, f_target=s["f_target"], block=block, engine=engine, seed=0,
-                      feedback_w=data.B)
+                      feedback_w=data.B, update_every=s.get("update_every"))
     losses, accs, t_gen = [], [], 0.0
     for _ in range(s["n_iter"]):
         td = time.perf_counter()
@@ -449,18 +451,20 @@ def snnsim_child(spec, out, keep_x1, block, engine):
                  w_rec=w["layer0.w_rec"], w_out=w["readout.w_out"] / zo, t_import=t_import,
                  t_load=t_load, t_train=t_train, t_data=t_data + t_gen, rss_import=rss_import,
                  rss_peak=maxrss_mb(), version=str(snnsim.__version__),
-                 threads=int(numba.get_num_threads()))
+                 threads=int(numba.get_num_threads()),
+                 engine=type(getattr(trainer.learner, "engine", trainer.learner)).__name__)
 
 
 # ============================================================================ parent
 def run_child(python, kind, spec, tmp, tag, env_extra=None, keep_x1=False, block=256,
-              engine="window"):
-    """Run one child; returns dict(result arrays, wall_s, maxrss_mb, load) or raises."""
+              engine="window", script=None):
+    """Run one child (of this script, or of ``script``); returns dict(result arrays, wall_s,
+    maxrss_mb, load) or raises."""
     spec_path, out = Path(tmp) / f"{tag}.json", Path(tmp) / f"{tag}.npz"
     spec_path.write_text(json.dumps(spec))
     log = Path(tmp) / f"{tag}.log"
     env = dict(os.environ, **(env_extra or {}))
-    cmd = [python, str(Path(__file__).resolve()), "--child", kind, "--spec", str(spec_path),
+    cmd = [python, str(Path(script or __file__).resolve()), "--child", kind, "--spec", str(spec_path),
            "--out", str(out), "--block", str(block), "--engine", engine] + (["--keep-x1"] if keep_x1 else [])
     load = os.getloadavg()[0]
     with open(log, "w") as fh:

@@ -78,6 +78,15 @@ class ParallelKernel:
         return (self.serial if mode == "serial" else self.parallel)(*args)
 
 
+@njit(inline="always")
+def store(dst, src):
+    """dst[:] = src for 1-D arrays, as a loop: numba compiles a slice assignment from an array
+    with a formatted shape-mismatch error (~2 s of the first run's compile time); a loop needs
+    none. Modifies dst in place."""
+    for j in range(dst.shape[0]):
+        dst[j] = src[j]
+
+
 def kernel(parallel=False, fastmath=True, twin=True):
     """Decorator: ``njit`` with the project's cache and fastmath settings; ``parallel``
     kernels become a :class:`ParallelKernel` (threaded version and serial twin), or with

@@ -22,29 +22,121 @@ from ._jit import kernel
 
 
 @kernel()
-def _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv=None, dec_d=None):
-    """Apply row j's pending decays and gradient (in place) and reset its accumulators
-    (and the decay of the eps_v deviation ``dv`` with reset "local")."""
+def _catch_up(j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv=None, dec_d=None):
+    """Apply row j's pending decays and gradient (in place; one trial's (n, n_pre) arrays)
+    and reset its accumulators (and the decay of the eps_v deviation ``dv`` with reset
+    "local")."""
     s, de, da = s_acc[j], dec_eb[j], dec_a[j]
-    for i in range(eb.shape[2]):
-        grad[b, j, i] += s * eb[b, j, i]
-        eb[b, j, i] *= de
+    for i in range(eb.shape[1]):
+        grad[j, i] += s * eb[j, i]
+        eb[j, i] *= de
         if adaptive:
-            ea[b, j, i] *= da
+            ea[j, i] *= da
     if dv is not None:
         dd = dec_d[j]
-        for i in range(eb.shape[2]):
-            dv[b, j, i] *= dd
+        for i in range(eb.shape[1]):
+            dv[j, i] *= dd
         dec_d[j] = 1.0
     s_acc[j] = 0.0
     dec_eb[j] = 1.0
     dec_a[j] = 1.0
 
 
+@kernel()
+def lazy_step(pre_t, psi_t, sig_t, alpha, zeta, beta, rho, kappa, adaptive, want_esum,
+              psi_prev, zbar, ea, eb, grad, esum, zprev, s_acc, dec_eb, dec_a, pending, dec_d,
+              reset_v_th=None, dv=None):
+    """One step of one trial (the body of :func:`eprop_lazy_block`, and of the fused online
+    loop ``eprop_online``). Arrays of one trial: pre_t (n_pre,), psi_t, sig_t (n,);
+    modified in place: psi_prev (n,), zbar (n_pre,), eb, grad (n, n_pre), ea when adaptive,
+    esum when want_esum, dv (reset "local"); the lazy bookkeeping zprev (n_pre,) (scratch),
+    s_acc, dec_eb, dec_a, dec_d (n,) float64 and pending (n,) bool, kept between steps
+    until :func:`lazy_finish` brings every row up to date."""
+    n_pre = pre_t.shape[0]
+    n = psi_t.shape[0]
+    for i in range(n_pre):
+        zprev[i] = zbar[i]
+        zbar[i] = alpha * zbar[i] + pre_t[i]
+    for j in range(n):
+        p = psi_t[j]
+        pp = psi_prev[j]
+        s = sig_t[j]
+        if p == 0.0 and pp == 0.0:
+            dec_eb[j] *= kappa
+            dec_a[j] *= rho[j]
+            if reset_v_th is not None:
+                dec_d[j] *= alpha
+            s_acc[j] += s * dec_eb[j]
+            pending[j] = True
+            continue
+        if pending[j]:
+            if reset_v_th is not None:
+                _catch_up(j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv, dec_d)
+            else:
+                _catch_up(j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
+            pending[j] = False
+        ze = zeta[j]
+        be = beta[j]
+        decay_a = rho[j] - pp * be
+        if reset_v_th is not None:
+            rv = reset_v_th[j] * pp
+            dd = alpha - rv                 # d^t / d^{t-1}
+            rva = rv * be                   # d^t / eps_a^{t-1}
+            for i in range(n_pre):
+                zp = ze * zprev[i]
+                d_old = dv[j, i]
+                if adaptive:
+                    ea_old = ea[j, i]
+                    ean = pp * (zp + d_old) + decay_a * ea_old
+                    d_new = dd * d_old - rv * zp + rva * ea_old
+                    ea[j, i] = ean
+                    e = p * (ze * zbar[i] + d_new - be * ean)
+                else:
+                    d_new = dd * d_old - rv * zp
+                    e = p * (ze * zbar[i] + d_new)
+                dv[j, i] = d_new
+                eb[j, i] = kappa * eb[j, i] + e
+                if want_esum:
+                    esum[j, i] += e
+            if s != 0.0:
+                for i in range(n_pre):
+                    grad[j, i] += s * eb[j, i]
+            psi_prev[j] = p
+            continue
+        for i in range(n_pre):
+            evn = ze * zbar[i]
+            if adaptive:
+                ean = pp * (ze * zprev[i]) + decay_a * ea[j, i]
+                ea[j, i] = ean
+                e = p * (evn - be * ean)
+            else:
+                e = p * evn
+            eb[j, i] = kappa * eb[j, i] + e
+            if want_esum:
+                esum[j, i] += e
+        if s != 0.0:   # outside a learning window the signal is 0: no gradient pass
+            for i in range(n_pre):
+                grad[j, i] += s * eb[j, i]
+        psi_prev[j] = p
+
+
+@kernel()
+def lazy_finish(grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, pending, dec_d, dv=None):
+    """Bring every pending row of one trial up to date (in place; see :func:`lazy_step`)."""
+    for j in range(pending.shape[0]):
+        if pending[j]:
+            if dv is not None:
+                _catch_up(j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv, dec_d)
+            else:
+                _catch_up(j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
+            pending[j] = False
+
+
 @kernel(parallel=True)
 def eprop_lazy_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, want_esum,
                      psi_prev, zbar, ea, eb, grad, esum, reset_v_th=None, dv=None):
-    """One block of K steps for a layer with a shared leak ``alpha`` (scalar).
+    """One block of K steps for a layer with a shared leak ``alpha`` (scalar)
+    (:func:`lazy_step` per step, :func:`lazy_finish` at the end).
 
     pre (B, K, n_pre); psi, sig (B, K, n). Modified in place: psi_prev (B, n),
     zbar (B, n_pre), eb and grad (B, n, n_pre), ea when adaptive, esum when want_esum
@@ -59,77 +151,21 @@ def eprop_lazy_block(pre, psi, sig, alpha, zeta, beta, rho, kappa, adaptive, wan
         s_acc = np.zeros(n)
         dec_eb = np.ones(n)
         dec_a = np.ones(n)
+        dec_d = np.ones(n)
         pending = np.zeros(n, dtype=np.bool_)
+        ea_b = ea[b] if adaptive else ea[0]        # placeholders (1, 1, 1) when unused
+        es_b = esum[b] if want_esum else esum[0]
         if reset_v_th is not None:
-            dec_d = np.ones(n)
-        for t in range(K):
-            for i in range(n_pre):
-                zprev[i] = zbar[b, i]
-                zbar[b, i] = alpha * zbar[b, i] + pre[b, t, i]
-            for j in range(n):
-                p = psi[b, t, j]
-                pp = psi_prev[b, j]
-                s = sig[b, t, j]
-                if p == 0.0 and pp == 0.0:
-                    dec_eb[j] *= kappa
-                    dec_a[j] *= rho[j]
-                    if reset_v_th is not None:
-                        dec_d[j] *= alpha
-                    s_acc[j] += s * dec_eb[j]
-                    pending[j] = True
-                    continue
-                if pending[j]:
-                    if reset_v_th is not None:
-                        _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv, dec_d)
-                    else:
-                        _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
-                    pending[j] = False
-                ze = zeta[j]
-                be = beta[j]
-                decay_a = rho[j] - pp * be
-                if reset_v_th is not None:
-                    rv = reset_v_th[j] * pp
-                    dd = alpha - rv                 # d^t / d^{t-1}
-                    rva = rv * be                   # d^t / eps_a^{t-1}
-                    for i in range(n_pre):
-                        zp = ze * zprev[i]
-                        d_old = dv[b, j, i]
-                        if adaptive:
-                            ea_old = ea[b, j, i]
-                            ean = pp * (zp + d_old) + decay_a * ea_old
-                            d_new = dd * d_old - rv * zp + rva * ea_old
-                            ea[b, j, i] = ean
-                            e = p * (ze * zbar[b, i] + d_new - be * ean)
-                        else:
-                            d_new = dd * d_old - rv * zp
-                            e = p * (ze * zbar[b, i] + d_new)
-                        dv[b, j, i] = d_new
-                        eb[b, j, i] = kappa * eb[b, j, i] + e
-                        if want_esum:
-                            esum[b, j, i] += e
-                    if s != 0.0:
-                        for i in range(n_pre):
-                            grad[b, j, i] += s * eb[b, j, i]
-                    psi_prev[b, j] = p
-                    continue
-                for i in range(n_pre):
-                    evn = ze * zbar[b, i]
-                    if adaptive:
-                        ean = pp * (ze * zprev[i]) + decay_a * ea[b, j, i]
-                        ea[b, j, i] = ean
-                        e = p * (evn - be * ean)
-                    else:
-                        e = p * evn
-                    eb[b, j, i] = kappa * eb[b, j, i] + e
-                    if want_esum:
-                        esum[b, j, i] += e
-                if s != 0.0:   # outside a learning window the signal is 0: no gradient pass
-                    for i in range(n_pre):
-                        grad[b, j, i] += s * eb[b, j, i]
-                psi_prev[b, j] = p
-        for j in range(n):
-            if pending[j]:
-                if reset_v_th is not None:
-                    _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a, dv, dec_d)
-                else:
-                    _catch_up(b, j, grad, eb, ea, adaptive, s_acc, dec_eb, dec_a)
+            dv_b = dv[b]
+            for t in range(K):
+                lazy_step(pre[b, t], psi[b, t], sig[b, t], alpha, zeta, beta, rho, kappa,
+                          adaptive, want_esum, psi_prev[b], zbar[b], ea_b, eb[b], grad[b], es_b,
+                          zprev, s_acc, dec_eb, dec_a, pending, dec_d, reset_v_th, dv_b)
+            lazy_finish(grad[b], eb[b], ea_b, adaptive, s_acc, dec_eb, dec_a, pending, dec_d,
+                        dv_b)
+        else:
+            for t in range(K):
+                lazy_step(pre[b, t], psi[b, t], sig[b, t], alpha, zeta, beta, rho, kappa,
+                          adaptive, want_esum, psi_prev[b], zbar[b], ea_b, eb[b], grad[b], es_b,
+                          zprev, s_acc, dec_eb, dec_a, pending, dec_d)
+            lazy_finish(grad[b], eb[b], ea_b, adaptive, s_acc, dec_eb, dec_a, pending, dec_d)

@@ -28,7 +28,7 @@ per-step trace kernels up to the summation order (float rounding).
 import numpy as np
 from numba import prange
 
-from ._jit import kernel
+from ._jit import kernel, store
 
 N_STATE = 4   # (eps_v, eps_a, H, ebar)
 
@@ -84,7 +84,10 @@ def adjoint_window(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat,
             _adjoint_row(psi[b, t], psi[b, t - 1] if t > 0 else psi0[b], sig[b, t], ws, we[b],
                          alpha, zeta, beta, rho, kappa, a_hat, uh, dl, n_v, n_a, n_h, n_b, coef[b, t],
                          reset_v_th)
-        adj[b, :, 0], adj[b, :, 1], adj[b, :, 2], adj[b, :, 3] = n_v, n_a, n_h, n_b
+        store(adj[b, :, 0], n_v)
+        store(adj[b, :, 1], n_a)
+        store(adj[b, :, 2], n_h)
+        store(adj[b, :, 3], n_b)
 
 
 @kernel(parallel=True)
@@ -119,7 +122,10 @@ def adjoint_events(psi, sig, psi0, ws, we, alpha, zeta, beta, rho, kappa, a_hat,
                 if s != 0.0:
                     for j in range(n):
                         g[i, j] += s * c_t[j]
-        adj[b, :, 0], adj[b, :, 1], adj[b, :, 2], adj[b, :, 3] = n_v, n_a, n_h, n_b
+        store(adj[b, :, 0], n_v)
+        store(adj[b, :, 1], n_a)
+        store(adj[b, :, 2], n_h)
+        store(adj[b, :, 3], n_b)
 
 
 @kernel(parallel=True)

@@ -17,7 +17,7 @@ scales with the number of spikes, not with the number of neurons squared.
 import numpy as np
 from numba import prange
 
-from ._jit import kernel
+from ._jit import kernel, store
 
 SURROGATE_PIECEWISE = 0
 SURROGATE_SMOOTH = 1
@@ -79,8 +79,8 @@ def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_
                 vb[j] = vj
                 ab[j] = aj
             if keep_va:
-                v_out[b, t] = vb
-                a_out[b, t] = ab
+                store(v_out[b, t], vb)
+                store(a_out[b, t], ab)
             zo = z_out[b, t]
             po = psi_out[b, t]
             if surrogate == SURROGATE_SMOOTH:
@@ -108,10 +108,10 @@ def layer_run(x, w_in, w_rec, has_rec, alpha, zeta, v_th, beta, rho, gamma, ref_
                     zb[j] = zj
                     zo[j] = zj
                     po[j] = 0.0 if inref else pj
-        v[b] = vb
-        a[b] = ab
-        z[b] = zb
-        ref[b] = rb
+        store(v[b], vb)
+        store(a[b], ab)
+        store(z[b], zb)
+        store(ref[b], rb)
 
 
 @kernel()

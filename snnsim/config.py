@@ -12,6 +12,8 @@ message starts with the dotted field path, e.g. ``layer[0].population[1].tau_m: 
 Seeding: ``network.seed`` (default 0) feeds one ``numpy.random.SeedSequence``; its first
 child draws the weights, its second the input (Poisson spikes). No global seeds.
 """
+from __future__ import annotations
+
 import copy
 import json
 import os
@@ -20,6 +22,7 @@ import tomllib
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +32,7 @@ from .config_fields import (ANY, REQUIRED, _array_of_tables, _bool, _choice, _co
 from .config_train import task_section, train_section
 from .errors import ConfigError
 from .inputs import CurrentInput, PoissonInput, SpikeInput
-from .layer import Layer, layer_values
+from .layer import Layer, is_sparse, layer_values
 from .network import DTYPES, SURROGATES, Network
 from .state import block_values
 from .neurons import ALIF, LIF, Readout, check_smooth_t_ref
@@ -71,6 +74,13 @@ def _population(path, t, net):
     return p
 
 
+def _sparse(f, value):
+    """[[layer]] sparse: true, false or "auto" (CSR weights, see snnsim.sparse)."""
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise ConfigError(f, f'must be true, false or "auto", got {value!r}')
+
+
 def _layers(path, value, ctx):
     out, names = [], {"readout"}
     for i, t in enumerate(_array_of_tables(path, value, "[[layer]]")):
@@ -80,6 +90,7 @@ def _layers(path, value, ctx):
             "p_in": (V.probability, 1.0), "p_rec": (V.probability, 1.0),
             "autapses": (_bool, False), "delay": (_bool, False),
             "w_in_scale": (V.finite, 1.0), "w_rec_scale": (V.finite, 1.0),
+            "sparse": (_sparse, False),
             "population": (partial(_array_of_tables, example="[[layer.population]]"), REQUIRED)})
         if layer["name"] in names:
             raise ConfigError(f"{lp}.name", f"{layer['name']!r} is already used "
@@ -88,7 +99,9 @@ def _layers(path, value, ctx):
         n_pre, ns = out[-1]["n"] if out else ctx["network"]["n_in"], [p.get("n") for p in layer["population"]]
         if all(type(n) is int for n in ns):   # bound memory before any per-neuron array exists
             n = sum(ns)
-            V.fits_memory(f"{lp}.population", layer_values(n_pre, n, layer["recurrent"]),
+            sp = (layer["p_in"], layer["p_rec"]) if is_sparse(
+                layer["sparse"], layer["p_in"], layer["p_rec"], layer["recurrent"]) else None
+            V.fits_memory(f"{lp}.population", layer_values(n_pre, n, layer["recurrent"], sp),
                           f"{n} neurons with {n_pre} inputs")
         pops = [_population(f"{lp}.population[{j}]", p, ctx["network"])
                 for j, p in enumerate(layer["population"])]
@@ -121,10 +134,15 @@ def _load_npy(f, value, base_dir):
     if not is_file:
         raise ConfigError(f, f"no such file: {p}")
     try:
-        return np.load(p, mmap_mode="r", allow_pickle=False)
+        arr = np.load(p, mmap_mode="r", allow_pickle=False)
     except Exception as exc:  # any reader failure is a user error about this field
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(f, f"cannot read {p} as .npy ({msg})") from None
+    if not isinstance(arr, np.ndarray):   # np.load opens an .npz archive whatever its name
+        arr.close()
+        raise ConfigError(f, f"{p} is an .npz archive, not a .npy array (write one array "
+                             "with numpy.save)")
+    return arr
 
 
 def _input(path, t, ctx):
@@ -210,7 +228,7 @@ class Config:
     base_dir: Path = Path(".")
     input_array: np.ndarray | None = field(default=None, repr=False)
 
-    def to_json(self):
+    def to_json(self) -> str:
         return json.dumps(self.data, sort_keys=True)
 
     def __getitem__(self, key):
@@ -313,8 +331,23 @@ def parse_toml(path):
         raise ConfigError(name, "invalid TOML: tables or arrays nested too deeply") from None
 
 
-def load_config(path, *, overrides=None):
-    """Parse and validate a TOML file; relative input paths are relative to its folder."""
+def load_config(path: str | os.PathLike, *, overrides: dict[str, Any] | None = None) -> Config:
+    """Parse and validate a TOML config file.
+
+    Parameters
+    ----------
+    path : path
+        The TOML file; relative input paths in it (``input.path``) are relative to its folder.
+    overrides : dict, optional
+        Dotted keys -> values applied before validation (``{"train.iterations": 10}``;
+        ``None`` values are ignored).
+
+    Returns
+    -------
+    Config
+        The validated config; a bad value is a one-line :class:`~snnsim.ConfigError` naming
+        the field.
+    """
     raw = parse_toml(path)
     return validate(raw, base_dir=Path(path).resolve().parent, path=path, overrides=overrides)
 
@@ -334,18 +367,32 @@ def build_network(config):
                    rng=np.random.default_rng(w_seq))
 
 
-def build(config):
-    """Construct the Network, input source and input Generator of a validated Config."""
+def build(config: Config) -> Built:
+    """Construct the Network, input source and input Generator of a validated Config.
+
+    Parameters
+    ----------
+    config : Config
+        A validated config with an ``[input]`` section.
+
+    Returns
+    -------
+    Built
+        ``network``, ``source`` (the input), ``steps``, ``batch``, ``rng`` (the input's
+        Generator, from ``network.seed``) and ``config``.
+    """
     d = config.data
     if "input" not in d:
         raise ConfigError("input", "section is required to simulate ([input])")
     net = build_network(config)
     in_seq = np.random.SeedSequence(d["network"]["seed"]).spawn(2)[1]
     inp = d["input"]
+    source: PoissonInput | SpikeInput | CurrentInput
     if inp["type"] == "poisson":
         source = PoissonInput(inp["rate"], d["network"]["n_in"], field="input.rate")
     else:
         cls = SpikeInput if inp["type"] == "spikes" else CurrentInput
+        assert config.input_array is not None   # validate() loads it for these types
         source = cls(np.asarray(config.input_array[:, :inp["steps"]]), field="input.path")
     return Built(network=net, source=source, steps=inp["steps"], batch=inp["batch"],
                  rng=np.random.default_rng(in_seq), config=config)

@@ -20,7 +20,7 @@ from .errors import ConfigError
 from .learning.options import ENGINES, FEEDBACK, RESETS, RuleOptions
 from .learning.rules import parse_rule
 from .optim import EPS_ON, OPTIMIZERS
-from .tasks import TASKS, make_task
+from .tasks import TASKS, make_task, trial_shape
 
 FROZEN_TASKS = ("sine_wave",)   # one fixed pattern, repeated every iteration
 
@@ -52,6 +52,12 @@ def _string(f, v):
     return v
 
 
+def trial_values(steps, n_in, n_out):
+    """Values held while one trial is generated: inputs and a random draw of their size,
+    targets, mask and a few per-step temporaries (the estimate of the task's memory check)."""
+    return steps * (2 * n_in + n_out + 8)
+
+
 def task_section(path, t, ctx):
     _table(path, t)
     if "name" not in t:
@@ -64,6 +70,15 @@ def task_section(path, t, ctx):
             spec[key] = (_typed_like(p.default), None)
     out = _fields(path, t, spec)
     net = ctx["network"]
+    opts = {k: v for k, v in out.items() if k != "name"}
+    try:   # the trial's size first (nothing allocated), so that no oversized trial is generated
+        steps, n_in, n_out = trial_shape(name, dt=net["dt"], **opts)
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(path, f"these options give no valid trial ({str(exc).splitlines()[0]})") from None
+    V.fits_memory(path, trial_values(steps, n_in, n_out),
+                  f"one trial of {steps} steps x {n_in} inputs (generated to check the task)")
     try:
         probe = make_task(name, np.random.default_rng(0), batch=1, dt=net["dt"],
                           **{k: v for k, v in out.items() if k != "name"})
@@ -94,6 +109,14 @@ def _lr(f, v):
     return V.positive(f, v)
 
 
+def _unit(f, v):
+    """A number in [0, 1] (eprop-reward's discount factor)."""
+    v = _nonneg(f, v)
+    if v > 1.0:
+        raise ConfigError(f, f"must be in [0, 1], got {v}")
+    return float(v)
+
+
 def train_section(path, t, ctx):
     out = _fields(path, t, {
         "rule": (_rule, "eprop"), "iterations": (_count, 100), "batch": (_count, 32),
@@ -103,12 +126,17 @@ def train_section(path, t, ctx):
         "f_target": (_nonneg, 10.0), "update_every": (_count0, 0),
         "block": (_count, 256), "engine": (_choice(("auto",) + ENGINES), "auto"),
         "window_mb": (V.positive, 256.0), "reset": (_choice(RESETS), None),
+        "gamma": (_unit, 0.9), "c_v": (_nonneg, 0.5),
         "val_every": (_count0, 0),
         "val_batch": (_count, 64), "patience": (_count0, 0),
         "test_batch": (_count0, 0),
         "checkpoint_every": (_count0, 0), "fidelity_every": (_count0, 0)})
     if t and "task" not in ctx:
         raise ConfigError(path, "needs a [task] section (what to train on)")
+    for key, default in (("gamma", 0.9), ("c_v", 0.5)):   # defaults: a written-back config
+        if out[key] != default and out["rule"] != "eprop-reward":
+            raise ConfigError(f"{path}.{key}", f"applies to rule 'eprop-reward' only, not "
+                                               f"{out['rule']!r}")
     if "eps_on" in out and out["optimizer"] != "adam":
         raise ConfigError(f"{path}.eps_on", "is an option of optimizer = 'adam'")
     for key in ("batch", "val_batch", "test_batch"):   # one batch of the task must fit in memory
@@ -145,7 +173,7 @@ def train_options(cfg):
     tr = cfg["train"]
     learning = RuleOptions(feedback=tr["feedback"], c_reg=tr["c_reg"], f_target=tr["f_target"],
                            engine=tr["engine"], window_mb=tr["window_mb"], block=tr["block"],
-                           reset=tr.get("reset"))
+                           reset=tr.get("reset"), gamma=tr.get("gamma", 0.9), c_v=tr.get("c_v", 0.5))
     return TrainOptions(rule=tr["rule"], learning=learning,
                         update_every=tr["update_every"] or None, seed=cfg["network"]["seed"],
                         val_every=tr["val_every"], patience=tr["patience"],

@@ -3,24 +3,44 @@
 Weights are stored (pre, post): ``w_in[i, j]`` connects input i (the layer below, or the
 network input for layer 0) to neuron j; ``w_rec[i, j]`` connects neuron i to neuron j of the
 same layer (no autapses unless ``autapses=True``). ``p_in``/``p_rec`` < 1 draw a fixed
-Bernoulli connectivity mask. ``delay=True`` inserts the one-step inter-layer delay
+Bernoulli connectivity mask; with ``sparse`` the weights are stored as CSR matrices instead
+(:mod:`snnsim.sparse`: memory and cost O(synapses)). ``delay=True`` inserts the one-step inter-layer delay
 (Bellec/NEST semantics: the layer sees the layer below one step late).
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from . import validate as V
 from .errors import ConfigError
 from .neurons import LIF
+from . import sparse as S
 
 PARAM_NAMES = ("alpha", "zeta", "v_th", "beta", "rho", "gamma", "ref_steps")
 
 
-def layer_values(n_pre, n, recurrent):
+def layer_values(n_pre, n, recurrent, sparse_p=None):
     """Values a layer of n neurons with n_pre inputs holds: weights (dense), recurrent weights
-    and 16 per-neuron arrays (the estimate every memory check of a layer uses)."""
-    return n_pre * n + (n * n if recurrent else 0) + 16 * n
+    and 16 per-neuron arrays (the estimate every memory check of a layer uses). With
+    ``sparse_p = (p_in, p_rec)`` the weights are CSR: 2 values (weight, index) per expected
+    synapse and one row pointer per presynaptic entry."""
+    if sparse_p is None:
+        return n_pre * n + (n * n if recurrent else 0) + 16 * n
+    syn = S.expected_synapses(n_pre, n, sparse_p[0]) + (
+        S.expected_synapses(n, n, sparse_p[1]) if recurrent else 0)
+    return int(2 * syn) + n_pre + 18 * n
+
+
+def is_sparse(sparse, p_in, p_rec, recurrent):
+    """Whether a layer's weights are stored sparse: ``sparse`` True/False, or "auto": when
+    its expected synapses are below ``sparse.AUTO_FRACTION`` of the dense count."""
+    if sparse != "auto":
+        return bool(sparse)
+    dense = 1.0 + (1.0 if recurrent else 0.0)
+    return (p_in + (p_rec if recurrent else 0.0)) < S.AUTO_FRACTION * dense
 
 
 @dataclass
@@ -41,6 +61,12 @@ class Layer:
         The layer sees the layer below one step late (Bellec/NEST semantics).
     w_in_scale, w_rec_scale : float
         Scales of the initial weights (N(0, scale^2 / n_pre)).
+    sparse : bool or "auto"
+        Store the weights as CSR matrices by presynaptic entry (:class:`snnsim.sparse.CSR`),
+        connectivity drawn directly in sparse form: memory and per-step cost O(synapses)
+        instead of O(n_pre n). "auto": sparse when the expected synapses are below 10 % of
+        the dense count. Sparse layers are simulated and trained with e-prop (trace and
+        window engines); the other rules and the exports need dense weights.
     name : str
         Layer name (default ``layer<k>``), the population name in output files.
     """
@@ -54,6 +80,7 @@ class Layer:
     w_in_scale: float = 1.0
     w_rec_scale: float = 1.0
     name: str = ""
+    sparse: bool | str = False
     n: int = field(default=0, init=False)
 
     def __post_init__(self):
@@ -72,20 +99,32 @@ class Layer:
         for key in ("recurrent", "autapses", "delay"):
             if not isinstance(getattr(self, key), (bool, np.bool_)):
                 raise ConfigError(f"{self.name}.{key}", "must be true or false")
+        if self.sparse != "auto" and not isinstance(self.sparse, (bool, np.bool_)):
+            raise ConfigError(f"{self.name}.sparse", 'must be true, false or "auto"')
         self.n = sum(p.n for p in self.populations)
 
     def __repr__(self):
         pops = ", ".join(f"{p.kind.upper()} {p.name!r} {p.n}" for p in self.populations)
         opts = [o for o, on in (("recurrent", self.recurrent), ("delay", self.delay),
                                 (f"p_in={self.p_in:g}", self.p_in < 1),
-                                (f"p_rec={self.p_rec:g}", self.recurrent and self.p_rec < 1)) if on]
+                                (f"p_rec={self.p_rec:g}", self.recurrent and self.p_rec < 1),
+                                ("sparse", self.is_sparse)) if on]
         return f"Layer({self.name or '(unnamed)'!r}, n={self.n}: {pops}{''.join(', ' + o for o in opts)})"
 
     @property
-    def is_adaptive(self):
+    def is_sparse(self) -> bool:
+        """True when the weights are stored as CSR matrices (see ``sparse``)."""
+        return is_sparse(self.sparse, self.p_in, self.p_rec, self.recurrent)
+
+    def sparse_p(self) -> tuple[float, float] | None:
+        """(p_in, p_rec) of a sparse layer for :func:`layer_values`, else None."""
+        return (self.p_in, self.p_rec) if self.is_sparse else None
+
+    @property
+    def is_adaptive(self) -> bool:
         return any(p.kind == "alif" for p in self.populations)
 
-    def params(self, dt, dtype):
+    def params(self, dt: float, dtype: DTypeLike) -> dict[str, np.ndarray]:
         """Concatenated per-neuron parameter arrays (float ``dtype``; ref_steps int64)."""
         parts = [p.params(dt) for p in self.populations]
         out = {}
@@ -98,7 +137,7 @@ class Layer:
                                                         f"(|value| > {np.finfo(dtype).max:.3g})")
         return out
 
-    def population_slices(self):
+    def population_slices(self) -> list[tuple[str, slice]]:
         """(name, slice) of each population inside the layer."""
         out, start = [], 0
         for p in self.populations:
@@ -106,8 +145,13 @@ class Layer:
             start += p.n
         return out
 
-    def init_weights(self, n_pre, rng, dtype):
-        """Draw (w_in, mask_in, w_rec, mask_rec) with N(0, 1/n_pre) scaled weights."""
+    def init_weights(self, n_pre: int, rng: np.random.Generator, dtype: DTypeLike
+                     ) -> tuple[np.ndarray | S.CSR, np.ndarray | None, np.ndarray | S.CSR | None,
+                                np.ndarray | None]:
+        """Draw (w_in, mask_in, w_rec, mask_rec) with N(0, 1/n_pre) scaled weights (a sparse
+        layer: CSR matrices and no masks, :func:`snnsim.sparse.draw`)."""
+        if self.is_sparse:
+            return self._init_sparse(n_pre, rng, dtype)
         w_in = rng.standard_normal((n_pre, self.n)) * (self.w_in_scale / np.sqrt(n_pre))
         mask_in = None
         if self.p_in < 1.0:
@@ -127,6 +171,19 @@ class Layer:
             if mask_rec.all():
                 mask_rec = None
         return self._cast("w_in_scale", w_in, dtype), mask_in, w_rec, mask_rec
+
+    def _init_sparse(self, n_pre, rng, dtype):
+        """CSR input and recurrent weights: connectivity, then N(0, scale^2 / (n_pre p))."""
+        def one(field, rows, p, scale, no_diagonal):
+            indptr, indices = S.draw(rng, rows, self.n, p, no_diagonal=no_diagonal)
+            w = rng.standard_normal(len(indices)) * (scale / np.sqrt(rows * max(p, 1e-300)))
+            return S.CSR(indptr, indices, self._cast(field, w, dtype), self.n)
+
+        w_in = one("w_in_scale", n_pre, self.p_in, self.w_in_scale, False)
+        w_rec = None
+        if self.recurrent:
+            w_rec = one("w_rec_scale", self.n, self.p_rec, self.w_rec_scale, not self.autapses)
+        return w_in, None, w_rec, None
 
     def _cast(self, field, w, dtype):
         """w in the network dtype, or a ConfigError naming the scale that overflows it."""

@@ -6,10 +6,13 @@ through ``w_rec[l]``; the readout integrates the top layer's spikes. Every block
 is one jitted call per layer (layers are feed-forward in depth, so a layer's whole block
 can be computed once the block of the layer below is known): no Python per time step.
 """
+from __future__ import annotations
+
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import interrupt, validate as V
 from .errors import ConfigError
@@ -17,6 +20,7 @@ from .inputs import CurrentInput, PoissonInput, as_source
 from .layer import Layer, layer_values
 from .neurons import Readout, check_smooth_t_ref
 from .state import LayerBlock, NetState, block_values
+from .sparse import CSR, csr_args
 from snnsim.kernels import forward as K
 
 SURROGATES = {"piecewise": K.SURROGATE_PIECEWISE, "smooth": K.SURROGATE_SMOOTH}
@@ -61,8 +65,9 @@ class Network:
     >>> summary = net.simulate(x)            # or net.simulate(x, out="run.h5")
     """
 
-    def __init__(self, n_in, layers, readout, *, dt=1.0, dtype="float32", surrogate="piecewise",
-                 sigma=0.1, rng=None):
+    def __init__(self, n_in: int, layers: Layer | Sequence[Layer], readout: Readout, *,
+                 dt: float = 1.0, dtype: str = "float32", surrogate: str = "piecewise",
+                 sigma: float = 0.1, rng: np.random.Generator | None = None) -> None:
         self.n_in = V.count("network.n_in", n_in)
         self.dt = V.positive("network.dt", dt)
         is_np = isinstance(dtype, (type, np.dtype)) and dtype in (np.float32, np.float64)
@@ -85,7 +90,8 @@ class Network:
             raise ConfigError("network.layers", f"layer names must be unique, got {names}")
         n_pre = self.n_in
         for layer in layers:   # one-line errors, not MemoryError, for sizes that cannot fit
-            V.fits_memory(f"{layer.name}.n", layer_values(n_pre, layer.n, layer.recurrent),
+            V.fits_memory(f"{layer.name}.n", layer_values(n_pre, layer.n, layer.recurrent,
+                                                          layer.sparse_p()),
                           f"the weights of {layer.n} neurons with {n_pre} inputs")
             n_pre = layer.n
         V.fits_memory(f"{readout.name}.n", n_pre * readout.n, f"readout weights {n_pre} x {readout.n}")
@@ -152,7 +158,9 @@ class Network:
                            "p_in": float(layer.p_in), "p_rec": float(layer.p_rec),
                            "autapses": bool(layer.autapses), "delay": bool(layer.delay),
                            "w_in_scale": float(layer.w_in_scale),
-                           "w_rec_scale": float(layer.w_rec_scale), "population": pops,
+                           "w_rec_scale": float(layer.w_rec_scale),
+                           "sparse": layer.sparse if layer.sparse == "auto" else bool(layer.sparse),
+                           "population": pops,
                            "n": layer.n})
         r = self.readout
         return {"network": {"n_in": self.n_in, "dt": self.dt, "dtype": np.dtype(self.dtype).name,
@@ -162,39 +170,89 @@ class Network:
 
     # ------------------------------------------------------------------ weights
     @property
-    def sizes(self):
+    def sizes(self) -> list[int]:
         return [l.n for l in self.layers]
 
-    def n_pre(self, l):
+    def n_pre(self, l: int) -> int:
         """Presynaptic entries of layer l: its input (network input or layer l - 1) and, if
         recurrent, its own spikes of the previous step."""
         n_in = self.n_in if l == 0 else self.layers[l - 1].n
         return n_in + (self.layers[l].n if self.w_rec[l] is not None else 0)
 
-    def weight_table(self):
+    def weight_table(self) -> list[tuple[str, int | None, str, np.ndarray, np.ndarray | None]]:
         """One row per learnable weight matrix, in a fixed order (the one home of their names):
         (name, layer index or None, kind "in" | "rec" | "out", live array (pre, post), bool mask
-        or None for dense)."""
-        rows = []
+        or None for dense). For a sparse layer the live array is the CSR's ``data`` (nnz,)
+        (its synapses in CSR order, :meth:`connectivity`) and the mask None."""
+        rows: list[tuple[str, int | None, str, np.ndarray, np.ndarray | None]] = []
+        live = lambda w: w.data if isinstance(w, CSR) else w
         for l, layer in enumerate(self.layers):
-            rows.append((f"{layer.name}.w_in", l, "in", self.w_in[l], self.mask_in[l]))
+            rows.append((f"{layer.name}.w_in", l, "in", live(self.w_in[l]), self.mask_in[l]))
             if self.w_rec[l] is not None:
-                rows.append((f"{layer.name}.w_rec", l, "rec", self.w_rec[l], self.mask_rec[l]))
+                rows.append((f"{layer.name}.w_rec", l, "rec", live(self.w_rec[l]),
+                             self.mask_rec[l]))
         rows.append(("readout.w_out", None, "out", self.w_out, None))
         return rows
 
-    def weight_names(self):
+    def weight_names(self) -> list[str]:
         return [row[0] for row in self.weight_table()]
 
-    def weights(self):
+    def weights(self) -> dict[str, np.ndarray]:
         """Dict name -> weight array (the live arrays, (pre, post) layout)."""
         return {name: w for name, _, _, w, _ in self.weight_table()}
 
-    def masks(self):
+    def masks(self) -> dict[str, np.ndarray | None]:
         """Dict name -> bool mask (None = dense) of the learnable weights."""
         return {name: m for name, _, _, _, m in self.weight_table()}
 
-    def set_weights(self, new):
+    def is_sparse(self, l: int | None = None) -> bool:
+        """True if layer l (any layer when l is None) stores its weights as CSR."""
+        ls = range(len(self.layers)) if l is None else [l]
+        return any(isinstance(self.w_in[k], CSR) for k in ls)
+
+    def require_dense(self, what: str) -> None:
+        """ConfigError naming the first sparse layer: ``what`` needs dense weights."""
+        for l, layer in enumerate(self.layers):
+            if self.is_sparse(l):
+                raise ConfigError(f"{layer.name}.sparse", f"{what} needs dense weights; sparse "
+                                  "layers support the forward pass and e-prop (rule eprop, "
+                                  "deep-eprop-spatial, deep-eprop-onehop)")
+
+    def connectivity(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Dict name -> (indptr, indices) of every sparse weight matrix (CSR by presynaptic
+        entry; the live arrays)."""
+        return {name: (w.indptr, w.indices) for name, w in self._csr_items()}
+
+    def _csr_items(self):
+        for layer, w_in, w_rec in zip(self.layers, self.w_in, self.w_rec):
+            for kind, w in (("w_in", w_in), ("w_rec", w_rec)):
+                if isinstance(w, CSR):
+                    yield f"{layer.name}.{kind}", w
+
+    def weights_shape(self, name: str) -> tuple[int, int]:
+        """(pre, post) shape of weight matrix ``name`` (dense or sparse)."""
+        shapes = {f"{layer.name}.{kind}": w.shape for l, layer in enumerate(self.layers)
+                  for kind, w in (("w_in", self.w_in[l]), ("w_rec", self.w_rec[l]))
+                  if w is not None}
+        if name not in shapes:
+            V.choice("weights", name, list(shapes))
+        return shapes[name]
+
+    def set_connectivity(self, new: Mapping[str, tuple[ArrayLike, ArrayLike]]) -> None:
+        """Replace the synapses of sparse weight matrices: dict name -> (indptr, indices)
+        (sizes checked, one-line ConfigError naming the field); their weights become 0 until
+        :meth:`set_weights` gives the new ``data``."""
+        mine = dict(self._csr_items())
+        for name, (indptr, indices) in new.items():
+            if name not in mine:
+                V.choice("connectivity", name, list(mine))
+            w = mine[name]
+            indices = np.asarray(indices)
+            c = CSR.checked(f"connectivity.{name}", indptr, indices,
+                            np.zeros(len(indices), np.float64), w.shape, self.dtype)
+            w.indptr, w.indices, w.data = c.indptr, c.indices, c.data
+
+    def set_weights(self, new: Mapping[str, ArrayLike]) -> None:
         """Copy arrays from dict ``new`` (same names and shapes) into the network."""
         current = self.weights()
         for name, arr in new.items():
@@ -207,10 +265,11 @@ class Network:
                 tgt *= mask
 
     # ------------------------------------------------------------------ simulation
-    def init_state(self, batch):
+    def init_state(self, batch: int) -> NetState:
         return NetState.zeros(self, V.count("batch", batch))
 
-    def run_block(self, state, x, out=None):
+    def run_block(self, state: NetState, x: np.ndarray, out: list[LayerBlock] | None = None
+                  ) -> tuple[list[LayerBlock], np.ndarray]:
         """Advance ``state`` by one block. x: (B, K, n_in) -> (list of LayerBlock, y (B, K, n_out)).
 
         ``out``: optional list of one :class:`~snnsim.state.LayerBlock` per layer whose
@@ -233,11 +292,19 @@ class Network:
             blk.pre = pre
             blk.z0 = state.z[l].copy()
             has_rec = self.w_rec[l] is not None
-            K.layer_run(pre, self.w_in[l], self.w_rec[l] if has_rec else self._empty_rec, has_rec,
-                        p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"], p["gamma"],
-                        p["ref_steps"], SURROGATES[self.surrogate], self.dtype(self.sigma),
-                        state.v[l], state.a[l], state.z[l], state.ref[l],
-                        blk.z, blk.v, blk.a, blk.psi)
+            if self.is_sparse(l):   # CSR weights: kernels loaded only when used
+                from snnsim.kernels import sparse as KS
+                KS.sparse_layer_run(pre, blk.psi, *csr_args(self.w_in[l], self.w_rec[l]), has_rec,
+                                    p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"],
+                                    p["gamma"], p["ref_steps"], SURROGATES[self.surrogate],
+                                    self.dtype(self.sigma), state.v[l], state.a[l], state.z[l],
+                                    state.ref[l], blk.z, blk.v, blk.a)
+            else:
+                K.layer_run(pre, self.w_in[l], self.w_rec[l] if has_rec else self._empty_rec,
+                            has_rec, p["alpha"], p["zeta"], p["v_th"], p["beta"], p["rho"],
+                            p["gamma"], p["ref_steps"], SURROGATES[self.surrogate],
+                            self.dtype(self.sigma), state.v[l], state.a[l], state.z[l],
+                            state.ref[l], blk.z, blk.v, blk.a, blk.psi)
             if blk.z_prev.shape[1] == Kt:
                 blk.z_prev[:, 0] = blk.z0
                 blk.z_prev[:, 1:] = blk.z[:, :-1]
@@ -248,12 +315,13 @@ class Network:
         K.readout_run(pre, w_out, self.kappa, state.y, y)
         return blocks, y
 
-    def threshold(self, l, a):
+    def threshold(self, l: int, a: np.ndarray) -> np.ndarray:
         """Adaptive threshold A = v_th + beta a of layer l."""
         p = self.params[l]
         return p["v_th"] + p["beta"] * a
 
-    def forward(self, inputs, *, state=None):
+    def forward(self, inputs: Any, *, state: NetState | None = None
+                ) -> tuple[list[LayerBlock], np.ndarray]:
         """Whole-sequence forward pass keeping every history (for BPTT and analysis)."""
         src = as_source(inputs, self.n_in)
         x = src.block(0, src.steps, src.batch, None, self.dtype)
@@ -261,7 +329,7 @@ class Network:
         blocks, y = self.run_block(state, x)
         return blocks, y
 
-    def predict(self, inputs, *, block=256):
+    def predict(self, inputs: Any, *, block: int = 256) -> np.ndarray:
         """Readout of a whole sequence, y (B, T, n_out), computed block by block keeping only
         the spikes and pseudo-derivatives of one block (memory independent of T)."""
         src = as_source(inputs, self.n_in)

@@ -9,13 +9,25 @@ LIF and ALIF follow Bellec et al. 2020 (Nat. Commun. 11:3625) and NEST's
     pseudo-derivative psi = gamma / v_th * max(0, 1 - |v - A| / v_th)
 Readout: y^t = kappa y^{t-1} + W_out z^t with kappa = exp(-dt/tau_out) (tau_out = 0: kappa = 0).
 A LIF is an ALIF with beta = 0; a layer may mix several populations.
+
+Units: times in ms, rates in Hz. The membrane potential v, the threshold v_th and A have no
+physical unit: v is measured in whatever units v_th is given in (Bellec et al. use 0.01-0.6;
+v_th = 15 means mV only if you read it so). Output files say so with the units string
+:data:`V_UNITS`; a, z and the readout y are dimensionless ("1"); the pseudo-derivative psi
+is per unit of v.
 """
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import validate as V
 from .errors import ConfigError
+
+#: the ``units`` attribute of v and A in output files (and their plot label): v is measured
+#: in the units of the threshold v_th, which has no fixed physical unit
+V_UNITS = "units of v_th"
 
 
 def check_smooth_t_ref(field, t_ref):
@@ -90,7 +102,7 @@ class LIF:
     def _beta_tau_a(self):
         return np.zeros(self.n), np.full(self.n, np.inf)
 
-    def params(self, dt):
+    def params(self, dt: float) -> dict[str, np.ndarray]:
         """Per-neuron arrays (alpha, zeta, v_th, beta, rho, gamma, ref_steps) for step dt (ms)."""
         if np.any(self.tau_m < dt):
             raise ConfigError(f"{self.name}.tau_m", f"must be >= dt = {dt} ms (dt larger than tau)")
@@ -99,8 +111,8 @@ class LIF:
         zeta = np.ones(self.n) if self.regular_spike_arrival else 1.0 - alpha
         rho = np.exp(-dt / tau_a)
         ref_steps = np.rint(np.minimum(self.t_ref / dt, 2.0**62)).astype(np.int64)  # no int64 overflow
-        return dict(alpha=alpha, zeta=zeta, v_th=self.v_th.copy(), beta=beta, rho=rho,
-                    gamma=self.gamma.copy(), ref_steps=ref_steps)
+        return dict(alpha=alpha, zeta=zeta, v_th=np.array(self.v_th, dtype=np.float64), beta=beta,
+                    rho=rho, gamma=np.array(self.gamma, dtype=np.float64), ref_steps=ref_steps)
 
 
 @dataclass(repr=False)
@@ -134,7 +146,7 @@ class ALIF(LIF):
     def _beta_tau_a(self):
         return self.beta.copy(), self.tau_a.copy()
 
-    def params(self, dt):
+    def params(self, dt: float) -> dict[str, np.ndarray]:
         if np.any(self.tau_a < dt):
             raise ConfigError(f"{self.name}.tau_a", f"must be >= dt = {dt} ms (dt larger than tau)")
         return super().params(dt)
@@ -175,13 +187,13 @@ class Readout:
         if not isinstance(self.regular_spike_arrival, (bool, np.bool_)):
             raise ConfigError(f"{self.name}.regular_spike_arrival", "must be true or false")
 
-    def kappa(self, dt):
+    def kappa(self, dt: float) -> np.ndarray:
         if self.tau_out == 0.0:
             return np.zeros(self.n)
         if self.tau_out < dt:
             raise ConfigError(f"{self.name}.tau_out", f"must be 0 or >= dt = {dt} ms")
         return np.full(self.n, np.exp(-dt / self.tau_out))
 
-    def input_scale(self, dt):
+    def input_scale(self, dt: float) -> np.ndarray:
         """c (n,): 1 with regular spike arrival, else 1 - kappa."""
         return np.ones(self.n) if self.regular_spike_arrival else 1.0 - self.kappa(dt)

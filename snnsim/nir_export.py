@@ -73,12 +73,19 @@ What is exported only approximately (documented, not refused):
 Not part of NIR (training-only, dropped): the pseudo-derivative (gamma, surrogate, sigma),
 the connectivity masks as such, the dtype (arrays keep ours: float32 or float64).
 """
+from __future__ import annotations
+
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import ConfigError
 from .trained import load_trained   # the network of a train file (also snnsim.load)
+
+if TYPE_CHECKING:
+    from .network import Network
 
 NIR_EXTRA = "pip install 'snnsim[nir]'"
 
@@ -93,6 +100,7 @@ def _nir():
 
 def check_exportable(net):
     """Raise a ConfigError naming the first field that NIR cannot express."""
+    net.require_dense("NIR export")
     for i, layer in enumerate(net.layers):
         for j, pop in enumerate(layer.populations):
             f = f"layer[{i}].population[{j}]"
@@ -116,7 +124,7 @@ def lif_parameters(layer, dt):
 MS = 1e-3   # NIR times are in seconds, ours in ms
 
 
-def to_nir(net, *, metadata=None):
+def to_nir(net: Network, *, metadata: dict[str, Any] | None = None) -> Any:
     """The ``nir.NIRGraph`` of a Network of LIF layers (see the module docstring).
 
     Parameters
@@ -187,8 +195,21 @@ def to_nir(net, *, metadata=None):
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=meta)
 
 
-def export_nir(train_file, out):
-    """Write the trained network of ``train_file`` to the NIR file ``out``; returns the graph."""
+def export_nir(train_file: str | os.PathLike, out: str | os.PathLike) -> Any:
+    """Write the trained network of ``train_file`` to the NIR file ``out``.
+
+    Parameters
+    ----------
+    train_file : path
+        An snnsim output file with a config and weights (e.g. of ``snnsim train``).
+    out : path
+        The NIR (HDF5) file to write; times in seconds (NIR's unit).
+
+    Returns
+    -------
+    nir.NIRGraph
+        The graph written (see :func:`to_nir`).
+    """
     nir = _nir()
     net, _, group = load_trained(train_file)
     graph = to_nir(net, metadata={"weights_from": f"{Path(train_file).name}:/{group}"})

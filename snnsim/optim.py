@@ -13,7 +13,12 @@ name, else of its kind, else the default (a key that matches no weight is an err
 Updates are computed in float64 and cast to the weights' dtype; connectivity masks are
 re-applied so absent synapses stay absent. ``step`` returns the applied deltas.
 """
+from __future__ import annotations
+
+from typing import Any, Mapping
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import validate as V
 
@@ -42,11 +47,11 @@ class SGD:
 
     name = "sgd"
 
-    def __init__(self, lr=1e-3):
+    def __init__(self, lr: float = 1e-3) -> None:
         self.lr = _check_lr(lr)
         self.t = 0
 
-    def rate(self, name):
+    def rate(self, name: str) -> float:
         """Learning rate of weight ``name`` (its own entry, else its kind's, else "default")."""
         if not isinstance(self.lr, dict):
             return self.lr
@@ -66,7 +71,9 @@ class SGD:
     def _delta(self, name, g):
         return -self.rate(name) * g
 
-    def step(self, weights, grads, masks=None):
+    def step(self, weights: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray],
+             masks: Mapping[str, np.ndarray | None] | None = None
+             ) -> dict[str, np.ndarray]:
         if self.t == 0:
             self._check_groups(list(weights))
         self.t += 1
@@ -80,12 +87,12 @@ class SGD:
             deltas[name] = d
         return deltas
 
-    def state(self):
+    def state(self) -> dict[str, np.ndarray]:
         """Arrays and scalars that reproduce the optimiser exactly (for checkpoints)."""
         return {"t": np.array(self.t)}
 
-    def load_state(self, state):
-        self.t = int(state["t"])
+    def load_state(self, state: Mapping[str, ArrayLike]) -> None:
+        self.t = int(np.asarray(state["t"]))
 
 
 class Adam(SGD):
@@ -103,7 +110,8 @@ class Adam(SGD):
 
     name = "adam"
 
-    def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, eps_on="v_hat"):
+    def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, eps_on: str = "v_hat") -> None:
         super().__init__(lr)
         self.eps_on = V.choice("optimizer.eps_on", eps_on, EPS_ON)
         self.beta1 = V.finite("optimizer.beta1", beta1)
@@ -112,7 +120,8 @@ class Adam(SGD):
             if not 0.0 <= b < 1.0:
                 raise V.ConfigError(field, f"must be in [0, 1), got {b}")
         self.eps = V.positive("optimizer.eps", eps)
-        self.m, self.v = {}, {}
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
 
     def _delta(self, name, g):
         m = self.m.setdefault(name, np.zeros_like(g))
@@ -129,23 +138,32 @@ class Adam(SGD):
         v_hat = v / (1 - self.beta2 ** self.t)
         return -lr * m_hat / (np.sqrt(v_hat) + self.eps)
 
-    def state(self):
+    def state(self) -> dict[str, np.ndarray]:
         out = super().state()
         for name in self.m:
             out[f"m/{name}"] = self.m[name]
             out[f"v/{name}"] = self.v[name]
         return out
 
-    def load_state(self, state):
+    def load_state(self, state: Mapping[str, ArrayLike]) -> None:
         super().load_state(state)
         self.m = {k[2:]: np.array(v, dtype=np.float64) for k, v in state.items() if k.startswith("m/")}
         self.v = {k[2:]: np.array(v, dtype=np.float64) for k, v in state.items() if k.startswith("v/")}
 
 
-def make_optimizer(name="adam", **kw):
-    """An optimiser by name: ``"sgd"`` (:class:`SGD`) or ``"adam"`` (:class:`Adam`).
+def make_optimizer(name: str = "adam", **kw: Any) -> SGD:
+    """An optimiser by name.
 
-    Keyword arguments go to its constructor (e.g. ``lr``).
+    Parameters
+    ----------
+    name : {"sgd", "adam"}
+        :class:`SGD` or :class:`Adam`.
+    **kw
+        Its constructor's arguments (e.g. ``lr``, a number or a dict per weight group).
+
+    Returns
+    -------
+    SGD or Adam
     """
     V.choice("optimizer.name", name, list(OPTIMIZERS))
     return {"sgd": SGD, "adam": Adam}[name](**kw)

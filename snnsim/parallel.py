@@ -83,6 +83,12 @@ class MPIComm:
         """List of every rank's ``obj`` on ``root`` (None on the other ranks)."""
         return self.comm.gather(obj, root=root)
 
+    def first_signal(self, signum):
+        """The signal recorded on the lowest rank that has one (``signum``: this rank's, or
+        None), the same on every rank: a SIGINT/SIGTERM that reached any rank stops all of
+        them at the same point."""
+        return next((s for s in self.comm.allgather(signum) if s is not None), None)
+
     def barrier(self):
         self.comm.Barrier()
 

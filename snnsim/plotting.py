@@ -27,10 +27,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigError
+from .neurons import V_UNITS
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 DPI = 120
 WIDTH_IN = 11.0          # figure width (inches)
@@ -300,7 +305,7 @@ def draw_traces(ax, run, pop: str, *, batch: int = 0, neurons: int = 5,
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False, borderaxespad=0.0)
     # v has no physical unit in snnsim: it is measured in the units of the threshold v_th
-    ax.set_ylabel("v, A (units of v_th)")
+    ax.set_ylabel(f"v, A ({V_UNITS})")
     what = "membrane potential v (solid), threshold A (dashed)" if a is not None \
         else "membrane potential v"
     ax.set_title(f"{pop}: {what}, trial {batch}", loc="left", fontsize=10)
@@ -516,7 +521,7 @@ def plot_run(path: str | os.PathLike, out_png: str | os.PathLike, *, batch: int 
 
 
 def plot(path: str | os.PathLike, out: str | os.PathLike | None = None, *, batch: int = 0,
-         neurons: int = 5, t_max: float | None = None):
+         neurons: int = 5, t_max: float | None = None) -> Figure:
     """Plot an snnsim output file (``snnsim.plot``): the figure of ``snnsim plot``.
 
     Parameters

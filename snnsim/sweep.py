@@ -30,6 +30,7 @@ import itertools
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import interrupt
 from . import validate as V
 from .config import _apply_overrides, parse_toml, validate
 from .config_toml import toml_key, toml_value
@@ -57,6 +59,7 @@ class Sweep:
     points: list          # per point: dict key -> value
     configs: list         # per point: the raw config dict (TOML-able) with its overrides
     modes: list           # per point: "train" or "run"
+    data: list            # per point: the validated config sections (for size estimates)
 
     def point_file(self, k, ext="h5"):
         return self.out_dir / f"point_{k}.{ext}"
@@ -112,7 +115,7 @@ def load_sweep(path, *, out_dir=None):
     except ConfigError as exc:
         raise ConfigError("base", f"{raw['base']}: {exc}") from None
     keys = list(grid)
-    points, configs, modes = [], [], []
+    points, configs, modes, datas = [], [], [], []
     for k, values in enumerate(itertools.product(*(grid[key] for key in keys))):
         point = dict(zip(keys, values))
         try:
@@ -133,8 +136,9 @@ def load_sweep(path, *, out_dir=None):
         points.append(point)
         configs.append(point_raw)
         modes.append(mode)
+        datas.append(cfg.data)
     return Sweep(path=path, base=base, out_dir=Path(out_dir), keys=keys, points=points,
-                 configs=configs, modes=modes)
+                 configs=configs, modes=modes, data=datas)
 
 
 # ---------------------------------------------------------------------------- TOML out
@@ -182,26 +186,67 @@ def result_of(path, mode):
                 float(f.attrs.get("test_accuracy", np.nan)))
 
 
-def run_point(sweep, k, *, threads=None):
-    """Run point ``k`` in its own process; returns its summary row."""
+#: seconds a point process gets to stop after the sweep forwarded a signal to it (then SIGKILL)
+STOP_GRACE_S = 30.0
+
+
+def _not_run(sweep, k, status):
+    return {"point": k, **sweep.points[k], "mode": sweep.modes[k], "final_loss": float("nan"),
+            "accuracy": float("nan"), "test_accuracy": float("nan"), "wall_s": 0.0,
+            "status": status, "file": sweep.point_file(k).name}
+
+
+def _wait(proc, grace=STOP_GRACE_S):
+    """Wait for ``proc``; once a signal was recorded (:mod:`snnsim.interrupt`) forward it to
+    the point process and wait at most ``grace`` s more, then kill it. Returns
+    ``(stdout, stderr, signal name or None)``."""
+    forwarded = None
+    while True:
+        try:
+            out, err = proc.communicate(timeout=0.2 if forwarded is None else grace)
+            return out, err, forwarded
+        except subprocess.TimeoutExpired:
+            if forwarded is not None:   # did not stop within the grace period
+                proc.kill()
+                out, err = proc.communicate()
+                return out, err, forwarded
+        signum = interrupt.pending()
+        if signum is not None and forwarded is None:
+            forwarded = signal.Signals(signum).name
+            proc.send_signal(signum)
+
+
+def run_point(sweep, k, *, threads=None, max_output=None):
+    """Run point ``k`` in its own process; returns its summary row. A point not yet started
+    when SIGINT/SIGTERM arrived is not started ("not run"); a running one gets the signal
+    (its file is kept with status ``interrupted``)."""
+    if interrupt.pending() is not None:
+        return _not_run(sweep, k, f"not run ({signal.Signals(interrupt.pending()).name})")
     cfg, out = sweep.point_file(k, "toml"), sweep.point_file(k)
     cmd = [sys.executable, "-m", "snnsim.cli.main", sweep.modes[k], str(cfg), "--out", str(out),
            "--overwrite", "--quiet"]
+    if max_output is not None:
+        cmd += ["--max-output", str(max_output)]
     env = dict(os.environ)
     if threads and not env.get("NUMBA_NUM_THREADS"):
         env["NUMBA_NUM_THREADS"] = str(threads)
     for var in [v for v in env if v.startswith(("OMPI_", "PMIX_", "PMI_"))]:
         env.pop(var)   # a point is a plain process, not a rank of the sweep's MPI job
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    # own session: a terminal's Ctrl-C reaches the sweep only, which forwards it once
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    _, stderr, forwarded = _wait(proc)
     wall = time.perf_counter() - t0
     row = {"point": k, **sweep.points[k], "mode": sweep.modes[k]}
     loss = acc = test = float("nan")
     if proc.returncode == 0:
         status = "ok"
         loss, acc, test = result_of(out, sweep.modes[k])
+    elif forwarded is not None:
+        status = f"interrupted ({forwarded}, exit {proc.returncode})"
     else:
-        err = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        err = [ln for ln in stderr.splitlines() if ln.strip()]
         msg = next((ln for ln in reversed(err) if ln.startswith("Error:")), err[-1] if err else "")
         status = f"failed (exit {proc.returncode}): {msg.removeprefix('Error: ')}"
     row.update(final_loss=loss, accuracy=acc, test_accuracy=test, wall_s=wall, status=status,
@@ -209,33 +254,49 @@ def run_point(sweep, k, *, threads=None):
     return row
 
 
-def run_local(sweep, indices, *, jobs=1, threads=None, on_done=None):
+def run_local(sweep, indices, *, jobs=1, threads=None, on_done=None, max_output=None):
     """Run the points ``indices`` ``jobs`` at a time; rows in point order."""
     rows = {}
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:   # each point is a subprocess
-        futures = {pool.submit(run_point, sweep, k, threads=threads): k for k in indices}
+        futures = {pool.submit(run_point, sweep, k, threads=threads, max_output=max_output): k
+                   for k in indices}
         for fut in as_completed(futures):
             row = fut.result()
             rows[row["point"]] = row
-            if on_done is not None:
+            if on_done is not None and not row["status"].startswith("not run"):
                 on_done(row)
     return [rows[k] for k in sorted(rows)]
 
 
-def run_sweep(sweep, *, jobs=1, comm=None, on_done=None):
-    """Run every point (under ``comm``: point k on rank k % size); the rows on rank 0, else None."""
+def run_sweep(sweep, *, jobs=1, comm=None, on_done=None, max_output=None):
+    """Run every point (under ``comm``: point k on rank k % size); the rows on rank 0, else None.
+
+    ``max_output``: passed to every point as ``--max-output`` (bytes). After SIGINT/SIGTERM
+    (recorded by :mod:`snnsim.interrupt`) no further point starts and the running ones get the
+    signal; their rows say "interrupted" / "not run"."""
     n_points = len(sweep.points)
     cores = os.cpu_count() or 1
     if comm is None:
-        return run_local(sweep, range(n_points), jobs=jobs,
+        return run_local(sweep, range(n_points), jobs=jobs, max_output=max_output,
                          threads=max(1, cores // max(1, min(jobs, n_points))), on_done=on_done)
     mine = [k for k in range(n_points) if k % comm.size == comm.rank]
     threads = max(1, cores // (comm.local_size() * max(1, jobs)))
-    rows = run_local(sweep, mine, jobs=jobs, threads=threads, on_done=on_done)
+    rows = run_local(sweep, mine, jobs=jobs, threads=threads, on_done=on_done,
+                     max_output=max_output)
     gathered = comm.gather(rows)
     if not comm.is_root:
         return None
     return sorted((r for part in gathered for r in part), key=lambda r: r["point"])
+
+
+def output_bytes(sweep):
+    """Estimated size (bytes) of all the points' files (see :mod:`snnsim.io.size`)."""
+    from .io.size import run_output_bytes, train_output_bytes
+    total = 0
+    for data, mode in zip(sweep.data, sweep.modes):
+        total += train_output_bytes(data) if mode == "train" else \
+            run_output_bytes(data, steps=data["input"]["steps"], batch=data["input"]["batch"])
+    return total
 
 
 # ---------------------------------------------------------------------------- summary

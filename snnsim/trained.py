@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .network import Network
 
 WEIGHT_GROUPS = ("weights", "checkpoint/weights")
 
@@ -56,12 +61,52 @@ def read_weights(f, where: str, net=None) -> tuple[dict[str, np.ndarray], str]:
     out = {}
     for k in g:
         ds = g.get(k)
-        if not isinstance(ds, h5py.Dataset) or ds.ndim != 2:
-            raise ConfigError(f"{where}:/{group}/{k}", "must be a weight matrix (2-D dataset)")
+        if not isinstance(ds, h5py.Dataset) or ds.ndim not in (1, 2):
+            raise ConfigError(f"{where}:/{group}/{k}", "must be a weight matrix (2-D dataset; "
+                                                       "1-D: the data of a sparse layer)")
         out[k] = read_array(ds, f"{where}:/{group}/{k}")
     if net is not None:
         check_weights(out, net.weights(), f"{where}:/{group}")
     return out, group
+
+
+def load_connectivity(path: str | os.PathLike, group: str, net) -> dict:
+    """Synapses of ``net``'s sparse layers stored next to the weights group ``group``
+    (``/connectivity`` or ``/checkpoint/connectivity``): name -> (indptr, indices).
+
+    Sizes are checked against the network before anything is read (indptr: n_pre + 1
+    integers; indices: at most n_pre x n integers); the values are checked by
+    :meth:`~snnsim.Network.set_connectivity`. A sparse layer without stored synapses is a
+    one-line ConfigError.
+    """
+    from .io import open_h5
+    where = group.replace("weights", "connectivity")
+    out = {}
+    with open_h5(path) as f:
+        for name, (indptr, _) in net.connectivity().items():
+            g = f.get(f"{where}/{name}")
+            if g is None or "indptr" not in g or "indices" not in g:
+                raise ConfigError(os.fspath(path), f"holds no /{where}/{name} (indptr, indices) "
+                                                   f"for the sparse weights {name}")
+            n_pre, n = len(indptr) - 1, net.weights_shape(name)[1]
+            ip, ix = g["indptr"], g["indices"]
+            if ip.shape != (n_pre + 1,) or len(ix.shape) != 1 or ix.shape[0] > n_pre * n:
+                raise ConfigError(f"{os.fspath(path)}:/{where}/{name}",
+                                  f"indptr must have {n_pre + 1} entries and indices at most "
+                                  f"{n_pre * n}, got {ip.shape} and {ix.shape}")
+            out[name] = (ip[()], ix[()])
+    return out
+
+
+def _set_stored(net, path, weights, group, field=None):
+    """Copy stored connectivity (sparse layers) and weights into ``net``; a missing, extra
+    or misshapen weight is a one-line ConfigError (``field`` prefixes it, e.g. --weights)."""
+    from .io.training import check_weights
+    if net.connectivity():   # sparse layers: the stored synapses first (they fix the shapes)
+        net.set_connectivity(load_connectivity(path, group, net))
+    where = f"{os.fspath(path)}:/{group}"
+    check_weights(weights, net.weights(), where if field is None else f"{field} {where}")
+    net.set_weights(weights)
 
 
 def stored_config(path: str | os.PathLike) -> dict:
@@ -75,6 +120,16 @@ def stored_config(path: str | os.PathLike) -> dict:
         return json_object(text_attr(f, "config", field), field)
 
 
+def _stored_sections(data: dict, sections) -> dict:
+    """A deep copy of the ``sections`` of a stored (validated) config, with the fields that
+    validation derives removed, ready to be validated again."""
+    raw = {k: json.loads(json.dumps(data[k])) for k in sections if k in data}
+    for layer in raw.get("layer", []) if isinstance(raw.get("layer"), list) else []:
+        if isinstance(layer, dict):
+            layer.pop("n", None)   # derived by validation (sum of the populations)
+    return raw
+
+
 def network_config(data: dict):
     """A validated :class:`~snnsim.config.Config` of the network part of a stored config.
 
@@ -84,21 +139,39 @@ def network_config(data: dict):
     from pathlib import Path
 
     from .config import SECTIONS, Config
-    raw = {k: json.loads(json.dumps(data[k])) for k in ("network", "layer", "readout", "task")
-           if k in data}
-    for key, value in raw.items():
+    raw = _stored_sections(data, ("network", "layer", "readout", "task"))
+    for key, value in raw.items():   # a crafted file: one line, not a TypeError
         want = list if key == "layer" else dict
         if not isinstance(value, want) or (key == "layer" and not all(
                 isinstance(layer, dict) for layer in value)):
             raise ConfigError(f"config.{key}", "must be " + ("a list of tables ([[layer]])"
                               if key == "layer" else f"a table ([{key}])") + " in the stored config")
-    for layer in raw.get("layer", []):
-        layer.pop("n", None)   # derived by validation (sum of the populations)
     ctx: dict = {"_base_dir": Path(".")}
     for name in ("network", "layer", "readout", "task"):
         if name in raw or name != "task":
             ctx[name] = SECTIONS[name][0](name, raw.get(name, {}), ctx)
     return Config(data={k: v for k, v in ctx.items() if not k.startswith("_")})
+
+
+def file_config(path: str | os.PathLike, *, sections=None, overrides: dict | None = None):
+    """The config stored in an output file, validated again as a :class:`~snnsim.config.Config`.
+
+    Parameters
+    ----------
+    path : path
+        An snnsim HDF5 output file (e.g. of ``snnsim train``).
+    sections : sequence of str, optional
+        Only these sections (default: all stored ones).
+    overrides : dict, optional
+        Dotted keys -> values, as :func:`snnsim.config.validate` (``None`` values ignored).
+
+    Relative input paths (``input.path``) are relative to the folder of ``path``.
+    """
+    from pathlib import Path
+
+    from .config import SECTIONS, validate
+    raw = _stored_sections(stored_config(path), sections or SECTIONS)
+    return validate(raw, base_dir=Path(path).resolve().parent, overrides=overrides)
 
 
 def load_trained(path: str | os.PathLike):
@@ -108,13 +181,13 @@ def load_trained(path: str | os.PathLike):
     """
     from .config import build_network
     cfg = network_config(stored_config(path))
+    weights, group = load_weights(path)
     net = build_network(cfg)
-    weights, group = load_weights(path, net)
-    net.set_weights(weights)
+    _set_stored(net, path, weights, group)
     return net, cfg, group
 
 
-def load(path: str | os.PathLike):
+def load(path: str | os.PathLike) -> tuple[Network, Config]:
     """Load the (trained) network stored in an output file.
 
     Parameters
@@ -146,8 +219,8 @@ def set_weights_from(net, path: str | os.PathLike) -> str:
     another shape (:func:`snnsim.io.training.check_weights`), after ``--weights``.
     """
     try:
-        weights, group = load_weights(path, net)
+        weights, group = load_weights(path)
     except ConfigError as exc:
         raise ConfigError("--weights", str(exc)) from None
-    net.set_weights(weights)
+    _set_stored(net, path, weights, group, field="--weights")
     return group

@@ -51,7 +51,9 @@ def choice(field, value, allowed):
     except (TypeError, ValueError):   # e.g. an array (ambiguous truth value)
         ok = False
     if not ok:
-        hint = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+        names = [str(a) for a in allowed]
+        same_case = [a for a in names if a.lower() == str(value).lower()]   # "MSE" -> "mse"
+        hint = same_case or difflib.get_close_matches(str(value), names, n=1)
         extra = f" (did you mean {hint[0]!r}?)" if hint else ""
         raise ConfigError(field, f"{value!r} is not allowed; choose one of "
                                  f"{', '.join(map(str, allowed))}{extra}")

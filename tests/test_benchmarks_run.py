@@ -55,3 +55,12 @@ def test_online_updates_quick(run_benchmark, md_table):
     assert len(rows) == 2 * 3
     assert {r[1] for r in rows} == {"1", "10", "end of sequence"}
     assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
+
+
+def test_sparse_large_quick(run_benchmark, md_table):
+    rows = md_table(run_benchmark("sparse_large.py", "--quick", timeout=600), "| run |")[2]
+    assert len(rows) == 5, rows                          # 2 snnsim forward runs, NEST, 2 training runs
+    for cells in rows:
+        assert len(cells) == 9, cells
+        if not cells[0].startswith("NEST"):              # NEST: a row even when it is skipped
+            assert int(cells[1].replace(",", "")) > 100_000 and float(cells[4]) > 0, cells

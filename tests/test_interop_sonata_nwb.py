@@ -140,7 +140,7 @@ def test_libsonata_reads_every_report_variable(run_file):
             np.testing.assert_array_equal(neuron, np.tile(sel, B))
             np.testing.assert_array_equal(trial, np.repeat(np.arange(B), sel.size))
             np.testing.assert_allclose(data, arr[trial, :, neuron].T, rtol=1e-6, atol=1e-6)
-        assert reader[layer.name].data_units == "mV"
+        assert reader[layer.name].data_units == "units of v_th"
     frame = reader["readout"].get()
     np.testing.assert_allclose(np.asarray(frame.data), y.transpose(1, 0, 2).reshape(T, -1),
                                rtol=1e-6, atol=1e-9)

@@ -90,7 +90,7 @@ def test_dense_every_k(tmp_path, every, t_start, sizes):
                 assert ds.dtype == data[pop][var].dtype
                 assert ds.attrs["every"] == every and ds.attrs["dt"] == 0.25
                 assert ds.attrs["start_step"] == steps[keep][0]
-                assert ds.attrs["units"] == {"z": "1", "v": "mV", "A": "mV"}[var]
+                assert ds.attrs["units"] == {"z": "1", "v": "units of v_th", "A": "units of v_th"}[var]
             np.testing.assert_array_equal(f[f"report/{pop}/node_ids"][:], np.arange(POPS[pop]))
 
 

@@ -29,6 +29,7 @@ name = "hidden"            # used in the output file (/spikes/hidden, /report/hi
 recurrent = true           # recurrent weights inside the layer
 p_in = 1.0                 # connection probability of the input weights
 p_rec = 1.0                # connection probability of the recurrent weights
+sparse = false             # true / "auto": store the weights sparse (memory O(synapses))
 delay = false              # true: see the layer below one step late
 w_in_scale = 1.0           # initial weights ~ N(0, scale^2 / n_pre)
 w_rec_scale = 1.0

@@ -7,8 +7,9 @@ Use the decorators on any subcommand::
     @out_option
     @seed_option
     @overwrite_option
+    @max_output_option
     @quiet_option
-    def command(config, out, seed, overwrite, quiet): ...
+    def command(config, out, seed, overwrite, max_output, quiet): ...
 
 User errors raise :class:`UserError` (exit code 2, one line, no traceback);
 :func:`user_errors` is the one error layer of the command line: snnsim's exceptions, the
@@ -124,6 +125,21 @@ steps_option = click.option(
 overwrite_option = click.option(
     "--overwrite", is_flag=True, default=False,
     help="Replace the output file if it exists.")
+
+def _max_output(ctx, param, value):
+    if value is None:
+        return None
+    from ..io.size import parse_size
+    try:
+        return parse_size("--max-output", value)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[1]) from None
+
+
+max_output_option = click.option(
+    "--max-output", metavar="SIZE", default=None, callback=_max_output,
+    help="Refuse to start when the estimated output size exceeds SIZE (e.g. 500M, 20G; "
+         "0 = no check). Default: the free space of the output's file system.")
 
 quiet_option = click.option(
     "--quiet", "-q", is_flag=True, default=False,

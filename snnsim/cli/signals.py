@@ -52,3 +52,4 @@ def stop_on_signals():
         for s, h in previous.items():
             signal.signal(s, h)
         interrupt.reset()
+        interrupt.inner_checks(True)

@@ -126,17 +126,39 @@ def build_nwbfile(run_path: str | os.PathLike):
             module = nwb.create_processing_module(
                 "snnsim_weights", f"synaptic weights from /{group} (pre, post, weight per "
                                   "non-zero synapse)")
+            conn = group.replace("weights", "connectivity")
             for name in sorted(weights):
                 w = np.asarray(weights[name], dtype=np.float64)
-                pre, post = np.nonzero(w)
+                if w.ndim == 1:   # a sparse layer: CSR data, synapses in /connectivity
+                    csr = _stored_csr(f, f"{conn}/{name}", w)
+                    pre, post, values, shape = csr.rows(), csr.indices, csr.data, csr.shape
+                else:
+                    pre, post = np.nonzero(w)
+                    values, shape = w[pre, post], w.shape
                 table = DynamicTable(name=name, description=f"weights {name}, matrix "
-                                                            f"{w.shape[0]} pre x {w.shape[1]} post",
+                                                            f"{shape[0]} pre x {shape[1]} post",
                                      id=np.arange(pre.size))
                 table.add_column("pre", "presynaptic index", data=pre.astype(np.int64))
                 table.add_column("post", "postsynaptic index", data=post.astype(np.int64))
-                table.add_column("weight", "synaptic weight", data=w[pre, post])
+                table.add_column("weight", "synaptic weight", data=values)
                 module.add(table)
     return nwb
+
+
+def _stored_csr(f, where, data):
+    """The CSR of sparse weights ``data`` stored at ``where`` (indptr, indices; checked).
+    The number of postsynaptic neurons is the attribute ``n_post`` of ``indices`` (else,
+    e.g. in a checkpoint, the largest index + 1)."""
+    from ..errors import ConfigError
+    from ..sparse import CSR
+    if where not in f or "indptr" not in f[where] or "indices" not in f[where]:
+        raise ConfigError(where, "is missing: 1-D (sparse) weights need their indptr and indices")
+    ip, ix = f[where]["indptr"], f[where]["indices"]
+    if len(ip.shape) != 1 or ip.shape[0] < 1 or ix.shape != data.shape:
+        raise ConfigError(where, f"indices must have {data.shape[0]} entries, got {ix.shape}")
+    indices = ix[()]
+    n = int(ix.attrs.get("n_post", indices.max() + 1 if indices.size else 0))
+    return CSR.checked(where, ip[()], indices, data, (ip.shape[0] - 1, n), np.float64)
 
 
 def export_nwb(run_path: str | os.PathLike, out: str | os.PathLike) -> dict:

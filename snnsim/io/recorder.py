@@ -48,9 +48,11 @@ from typing import Any, Mapping, Sequence
 import h5py
 import numpy as np
 
+from ..neurons import V_UNITS
 from .writer import H5Writer
 
-UNITS = {"v": "mV", "A": "mV", "z": "1"}
+#: units attribute per recorded variable (v and A: see :data:`snnsim.neurons.V_UNITS`)
+UNITS = {"v": V_UNITS, "A": V_UNITS, "a": "1", "z": "1", "psi": f"1/({V_UNITS})"}
 #: the SONATA ``sorting`` attribute of a spike population is this HDF5 enum (uint8)
 SORTING = h5py.enum_dtype({"none": 0, "by_id": 1, "by_time": 2}, basetype="u1")
 #: attribute marking a ``/report/<pop>:<var>`` group as a SONATA view of ``/report/<pop>/<var>``
@@ -403,9 +405,15 @@ def make_recorders(writer: H5Writer, net: Any, batch: int, record: Mapping[str, 
 
 
 def write_weights(writer: H5Writer, net: Any) -> None:
-    """``/weights/<name>`` for every weight matrix of ``net`` ((pre, post) layout)."""
+    """``/weights/<name>`` for every weight matrix of ``net`` ((pre, post) layout; for a
+    sparse layer the CSR ``data`` (nnz,), its synapses in ``/connectivity/<name>/indptr`` and
+    ``indices``, :mod:`snnsim.sparse`)."""
     for name, w in net.weights().items():
         writer.write_dataset(f"weights/{name}", w, units="1")
+    for name, (indptr, indices) in net.connectivity().items():
+        writer.write_dataset(f"connectivity/{name}/indptr", indptr, units="1")
+        writer.write_dataset(f"connectivity/{name}/indices", indices, units="1",
+                             n_post=net.weights_shape(name)[1])
 
 
 # ------------------------------------------------------------------------ SONATA views

@@ -137,6 +137,9 @@ class Checkpoint:
         The run's config (root attribute ``config``, parsed).
     dt : float
         Time step of the run in ms (root attribute ``dt``).
+    connectivity : dict
+        Sparse layers: weight name -> (indptr, indices) of its synapses (CSR); the weight
+        is then the 1-D ``data`` of that CSR.
     """
     path: str
     iteration: int
@@ -150,12 +153,15 @@ class Checkpoint:
     log_rows: int
     config: dict
     dt: float
+    connectivity: dict
 
     def state(self):
         """``(arrays, meta)`` in the layout of :meth:`snnsim.trainer.Trainer.state`."""
         arrays = {f"weights/{k}": v for k, v in self.weights.items()}
         arrays.update({f"optimizer/{k}": v for k, v in self.optimizer.items()})
         arrays.update({f"feedback/{k}": v for k, v in self.feedback.items()})
+        for k, (indptr, indices) in self.connectivity.items():
+            arrays.update({f"connectivity/{k}/indptr": indptr, f"connectivity/{k}/indices": indices})
         meta = {"iteration": self.iteration, "best_val": self.best_val,
                 "bad_evals": self.bad_evals, "stopped": self.stopped, "rng": self.rng}
         return arrays, meta
@@ -170,10 +176,11 @@ def _integer(field, value, minimum=0, maximum=MAX_ITERATION):
     return int(value)
 
 
-def check_weights(weights, expected, field, *, dtype=None):
+def check_weights(weights, expected, field, *, dtype=None, shapes=True):
     """Refuse stored ``weights`` (name -> array or dataset) that do not fit ``expected``
     (name -> the network's array): a missing or extra name, another shape, another dtype
-    (``dtype``, e.g. the network's), a non-numeric dtype. ``field`` prefixes the names."""
+    (``dtype``, e.g. the network's), a non-numeric dtype (``shapes=False``: names only).
+    ``field`` prefixes the names."""
     missing = [k for k in expected if k not in weights]
     extra = sorted(set(weights) - set(expected))
     allowed = ", ".join(expected)
@@ -181,7 +188,7 @@ def check_weights(weights, expected, field, *, dtype=None):
         raise ConfigError(f"{field}/{missing[0]}", f"is missing; the network's weights are {allowed}")
     if extra:
         raise ConfigError(f"{field}/{extra[0]}", f"is not a weight of this network ({allowed})")
-    for name, want in expected.items():
+    for name, want in expected.items() if shapes else ():
         w = weights[name]
         if dtype is not None and getattr(w, "dtype", None) != dtype:
             raise ConfigError(f"{field}/{name}", f"must be {np.dtype(dtype).name} (network.dtype), "
@@ -194,8 +201,23 @@ def check_weights(weights, expected, field, *, dtype=None):
                                                  f"got {tuple(w.shape)}")
 
 
-#: the groups inside a checkpoint group (everything else in it is a dataset in one of them)
-GROUPS = ("weights", "optimizer", "optimizer/m", "optimizer/v", "feedback")
+#: the groups inside a checkpoint group (everything else in it is a dataset in one of them;
+#: sparse layers add ``connectivity/<weight>`` groups of ``indptr`` and ``indices``)
+GROUPS = ("weights", "optimizer", "optimizer/m", "optimizer/v", "feedback", "connectivity")
+CSR_PARTS = ("indptr", "indices")
+
+
+def _in_group(name):
+    """True if ``name`` is one of the groups a checkpoint holds."""
+    head, _, rest = name.partition("/")
+    return name in GROUPS or (head == "connectivity" and rest != "" and "/" not in rest)
+
+
+def _dataset_allowed(name):
+    parent, _, leaf = name.rpartition("/")
+    if parent.startswith("connectivity/"):
+        return _in_group(parent) and leaf in CSR_PARTS
+    return parent in GROUPS and parent != "connectivity" and name not in GROUPS
 
 
 def _members(g, where):
@@ -206,9 +228,9 @@ def _members(g, where):
 
     def visit(name, obj):
         parent = name.rpartition("/")[0]
-        if isinstance(obj, h5py.Group) and name in GROUPS:
+        if isinstance(obj, h5py.Group) and _in_group(name):
             return
-        if isinstance(obj, h5py.Dataset) and parent in GROUPS and name not in GROUPS:
+        if isinstance(obj, h5py.Dataset) and _dataset_allowed(name):
             out[name] = obj
         elif not bad:
             bad.append((name, obj))
@@ -216,7 +238,7 @@ def _members(g, where):
     if bad:
         name, obj = bad[0]
         what = "a group" if isinstance(obj, h5py.Group) else "a dataset"
-        if name in GROUPS:
+        if _in_group(name):
             raise ConfigError(f"{where}/{name}", f"must be a group, got {what}")
         raise ConfigError(f"{where}/{name}", f"is {what} where none belongs; a checkpoint "
                                              "holds the datasets of weights/, optimizer/ "
@@ -224,9 +246,41 @@ def _members(g, where):
     return out
 
 
-def _read_weights(arrays, where, net, dtype):
+def _read_connectivity(arrays, where, net):
+    """name -> (indptr, indices) of the sparse layers (sizes and ranges checked)."""
+    stored = {}
+    for key, ds in arrays.items():
+        if key.startswith("connectivity/"):
+            name, part = key[13:].rsplit("/", 1)
+            stored.setdefault(name, {})[part] = ds
+    if net is not None:
+        check_weights(stored, {k: None for k in net.connectivity()}, f"{where}/connectivity",
+                      shapes=False)
+    out = {}
+    for name, parts in stored.items():
+        field = f"{where}/connectivity/{name}"
+        for part in CSR_PARTS:
+            if part not in parts:
+                raise ConfigError(f"{field}/{part}", "is missing (CSR of a sparse layer)")
+        n_pre, n_post = (None, None) if net is None else net.weights_shape(name)
+        indptr = read_array(parts["indptr"], f"{field}/indptr", kinds="iu",
+                            shape=None if n_pre is None else (n_pre + 1,))
+        indices = read_array(parts["indices"], f"{field}/indices", kinds="iu")
+        if indptr.ndim != 1 or indices.ndim != 1 or indptr.size < 1 or indptr[0] != 0 \
+                or np.any(np.diff(indptr) < 0) or indptr[-1] != indices.size \
+                or (indices.size and (indices.min() < 0 or (
+                    n_post is not None and indices.max() >= n_post))):
+            raise ConfigError(field, "is not a valid CSR (indptr: increasing from 0 to "
+                                     "len(indices); indices: postsynaptic neurons)")
+        out[name] = (indptr, indices)
+    return out
+
+
+def _read_weights(arrays, where, net, dtype, connectivity):
     stored = {k[8:]: v for k, v in arrays.items() if k.startswith("weights/")}
-    expected = stored if net is None else net.weights()
+    expected = stored if net is None else {   # sparse layers: one weight per stored synapse
+        k: np.empty(connectivity[k][1].shape) if k in connectivity else w
+        for k, w in net.weights().items()}
     if not expected:
         raise ConfigError(f"{where}/weights", "is missing or empty")
     check_weights(stored, expected, f"{where}/weights", dtype=dtype)
@@ -445,12 +499,14 @@ def read_checkpoint(path, trainer=None, *, net=None):
         meta = _read_meta(g, field, trainer)
         arrays = _members(g, field)
         net = net if trainer is None else trainer.net
-        weights = _read_weights(arrays, field, net, None if trainer is None else net.dtype)
+        connectivity = _read_connectivity(arrays, field, net)
+        weights = _read_weights(arrays, field, net, None if trainer is None else net.dtype,
+                                connectivity)
         optimizer = _read_optimizer(arrays, field, trainer, weights)
         feedback = _read_feedback(arrays, field, trainer)
         rows = _log_rows(f, where, meta["iteration"], f"{field}.meta.iteration")
     return Checkpoint(path=where, weights=weights, optimizer=optimizer, feedback=feedback,
-                      log_rows=rows, config=config, dt=dt, **meta)
+                      connectivity=connectivity, log_rows=rows, config=config, dt=dt, **meta)
 
 
 def truncate_log(f, iteration):

@@ -135,6 +135,8 @@ def check_output(path: str | os.PathLike, *, overwrite: bool,
         raise FileNotFoundError(f"output directory {parent} does not exist"
                                 + (" (it is a file)" if parent.exists() else ""))
     if not os.access(parent, os.W_OK | os.X_OK):
+        if read_only(parent):   # a fault of the medium (exit 1), not a permission to change
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(parent))
         raise PermissionError(f"output directory {parent} is not writable")
     if exists and st is None:
         raise ConfigError(option, f"{path} is a dangling symbolic link; not writing through it")
@@ -158,6 +160,14 @@ def check_output(path: str | os.PathLike, *, overwrite: bool,
             raise BlockingIOError(errno.EBUSY, f"output file {path} is open in another process "
                                                "(h5py, a running snnsim?); not touching it")
     return path
+
+
+def read_only(folder: str | os.PathLike) -> bool:
+    """True if ``folder`` is on a file system mounted read-only."""
+    try:
+        return bool(os.statvfs(folder).f_flag & getattr(os, "ST_RDONLY", 1))
+    except OSError:
+        return False
 
 
 def temp_name(target: Path) -> Path:

@@ -3,7 +3,11 @@ from collections import namedtuple
 
 import numpy as np
 
+from .. import interrupt
 from ..inputs import as_source
+
+#: operations of one kernel call between two interrupt checks (a fraction of a second)
+CHUNK_OPS = 1 << 26
 
 
 # the top layer's learning signal err fb^T in factored form: err (B, K, n_out), fb (n, n_out)
@@ -22,6 +26,18 @@ def sequence(net, inputs):
     """Validated whole input sequence (B, T, n_in) in the network dtype."""
     src = as_source(inputs, net.n_in)
     return src.block(0, src.steps, src.batch, None, net.dtype)
+
+
+def trial_chunks(B, ops_per_trial):
+    """Slices of a batch of B trials for kernels that treat trials independently, each of
+    about ``CHUNK_OPS`` operations (at least one trial per numba thread), with
+    :func:`snnsim.interrupt.check_inner` before each: SIGINT/SIGTERM is honoured within a
+    fraction of a second. The results are those of one call (the trials do not interact)."""
+    import numba
+    step = max(numba.get_num_threads(), CHUNK_OPS // max(1, int(ops_per_trial)))
+    for b0 in range(0, B, step):
+        interrupt.check_inner()
+        yield slice(b0, min(B, b0 + step))
 
 
 def shift_back(g):
@@ -54,12 +70,13 @@ def readout_backward(y_err, kappa):
 
 def forward_errors(net, inputs, targets, loss, mask):
     """Whole-sequence forward pass, dE/dy and the readout adjoint of the loss: (value, blocks,
-    y, err, gy) with err = dE/dy^t and gy^t = err^t + kappa gy^{t+1}, (B, T, n_out) float64."""
+    y, err, gy) with err = dE/dy^t scaled by the readout's input scale (``readout_error``) and
+    gy^t = err^t + kappa gy^{t+1}, (B, T, n_out) float64."""
     from .loss import check_target, loss_and_error
     x = sequence(net, inputs)
     blocks, y = net.forward(x)
     value, err = loss_and_error(y, check_target(targets, y.shape, loss), mask, loss)
-    err = err.astype(np.float64)
+    err = readout_error(net, err.astype(np.float64))
     return value, blocks, y, err, readout_backward(err, np.float64(net.kappa[0]))
 
 

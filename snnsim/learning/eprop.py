@@ -40,6 +40,7 @@ from snnsim.kernels import eprop as KE
 
 from .. import validate as V
 from ..errors import ConfigError
+from ..sparse import CSR
 from ..state import ArrayPool, LayerBlock
 from .common import LowRank, finish, readout_error, sequence
 from .eprop_trace import TraceEngine
@@ -83,6 +84,11 @@ class OnlineEprop:
         if options.order == 1 and not m1_supported(net):
             raise ConfigError("rule", "eprop-m1 (fast kernel) needs a single LIF layer with one "
                                       "shared tau_m; use order >= 1 via the forward-mode engine")
+        if net.is_sparse() and options.order == 1:
+            raise ConfigError("rule", "eprop-m1 needs dense weights (sparse layers: order 0)")
+        if options.feedback != "symmetric" and net.is_sparse() and len(net.layers) > 1:
+            raise ConfigError("feedback", f"{options.feedback!r} feedback in a deep network with "
+                              "sparse layers is not supported; use feedback = 'symmetric'")
         self.feedback_w = None
         self.feedback_in = [None] * len(net.layers)
         if feedback_w is not None and options.feedback == "symmetric":
@@ -116,6 +122,9 @@ class OnlineEprop:
             return
         self.batch = batch
         kind = WindowEngine if self.opts.windowed else TraceEngine
+        if self.net.is_sparse():   # synapse lists (snnsim.sparse): per-synapse arrays (B, nnz)
+            from .eprop_sparse import SparseTraceEngine, SparseWindowEngine
+            kind = SparseWindowEngine if self.opts.windowed else SparseTraceEngine
         self.engine = kind(self.net, batch, self.opts, self.pool)
         self.zero_grad()
         self.reset_traces()
@@ -146,8 +155,12 @@ class OnlineEprop:
         np.multiply(sig, blk.psi, out=tmp)
         tmp *= net.params[l]["zeta"]
         fb = net.w_in[l] if self.feedback_in[l] is None else self.feedback_in[l]
-        out = np.matmul(tmp, fb.T,
-                        out=self.pool.take(sig.shape[:2] + (net.sizes[l - 1],), net.dtype))
+        out = self.pool.take(sig.shape[:2] + (net.sizes[l - 1],), net.dtype)
+        if isinstance(fb, CSR):
+            from snnsim.kernels import sparse as KS
+            KS.csr_backproject(tmp, out, fb.indptr, fb.indices, fb.data)
+        else:
+            np.matmul(tmp, fb.T, out=out)
         self.pool.give(tmp)
         return out
 
@@ -284,11 +297,15 @@ class OnlineEprop:
         we = self._reg_weights(dur) if o.c_reg > 0 else None
         self.engine.flush(we if fold else None, final=self.seq_done)
         for l in range(len(net.layers)):
+            if o.c_reg > 0:
+                dev = self.spike_count[l] / dur - o.f_target            # (B, n)
+                self.reg_loss += 0.5 * o.c_reg * float(np.sum(dev * dev)) / self.batch
+            if hasattr(self.engine, "layer_grads"):   # sparse engines: per-synapse arrays
+                per_layer.append(self.engine.layer_grads(l, we[l] if o.c_reg > 0 else None))
+                continue
             G = self.engine.g[l].sum(axis=0)
             if o.c_reg > 0:
                 G = G + np.einsum("bj,bji->ji", we[l], self.engine.esum[l])
-                dev = self.spike_count[l] / dur - o.f_target            # (B, n)
-                self.reg_loss += 0.5 * o.c_reg * float(np.sum(dev * dev)) / self.batch
             n_in = self.net.n_in if l == 0 else net.sizes[l - 1]
             g_rec = G[:, n_in:].T.copy() if net.w_rec[l] is not None else None
             per_layer.append((G[:, :n_in].T.copy(), g_rec))

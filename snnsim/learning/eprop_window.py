@@ -65,6 +65,7 @@ class WindowLayer:
         self.n_in = net.n_in if l == 0 else net.sizes[l - 1]
         self.rec = net.w_rec[l] is not None
         self.n_pre = net.n_pre(l)
+        self.syn_shape = (self.n, self.n_pre)   # per-trial shape of a trace or gradient
         self.top = l == len(net.sizes) - 1
         self.use_h = not self.top
         self.a_hat, self.delay = float(a_hat), bool(delay)
@@ -227,7 +228,7 @@ class WindowLayer:
                     continue
                 term = np.zeros(KW.N_STATE)
                 term[STATES.index(name)] = 1.0
-                out = np.zeros((B, n, self.n_pre), dt)
+                out = np.zeros((B,) + self.syn_shape, dt)
                 self._add_carried(self._functional(0.0, zeros, term, out, True, sparse), out, True)
                 setattr(new, name, out)
             if self.shared:
@@ -256,14 +257,15 @@ class WindowEngine:
     """
     lean = True           # z and psi of the forward blocks only
     dense_top = False     # keeps the top layer's signal as LowRank(err, fb)
+    layer_class = WindowLayer
 
     def __init__(self, net, batch, opts, pool):
         self.net, self.batch, self.opts, self.pool = net, batch, opts, pool
         self.windows = []
         for l in range(len(net.sizes)):
             a_hat, delay = opts.depth_filter(net, l)
-            self.windows.append(WindowLayer(net, l, batch, 1, a_hat=a_hat, delay=delay, pool=pool,
-                                            reset=opts.reset))
+            self.windows.append(self.layer_class(net, l, batch, 1, a_hat=a_hat, delay=delay,
+                                                 pool=pool, reset=opts.reset))
         per_step = sum(w.bytes_per_step() for w in self.windows)
         cap = max(1, int(opts.window_mb * 2 ** 20 // per_step))
         for w in self.windows:
@@ -283,11 +285,11 @@ class WindowEngine:
         net, B, dt = self.net, self.batch, self.net.dtype
         if self.windows[0].k:
             for w in self.windows:
-                w.flush(np.zeros((w.n, w.n_pre), dt), final=False)
+                w.flush(np.zeros(w.syn_shape, dt), final=False)
             self._recycle()
-        self.g = [np.zeros((1, n, net.n_pre(l)), dt) for l, n in enumerate(net.sizes)]
-        self.esum = [np.zeros((B, n, net.n_pre(l)), dt) if self.opts.c_reg > 0
-                     else np.zeros((1, 1, 1), dt) for l, n in enumerate(net.sizes)]
+        self.g = [np.zeros((1,) + w.syn_shape, dt) for w in self.windows]
+        self.esum = [np.zeros((B,) + w.syn_shape, dt) if self.opts.c_reg > 0
+                     else np.zeros((1, 1, 1), dt) for w in self.windows]
 
     def add_block(self, blocks, sigs, top):
         """Keep one forward block of every layer in the open window (closing it first when the

@@ -21,10 +21,11 @@ Cost per trial and step: D^t A is n_q Jacobian-vector products, time O(N^3); mem
 """
 import numpy as np
 
+from .. import interrupt
+
 from .common import forward_errors, readout_grad
-from .rtrl import _params
 from .tangent import Linearised
-from .uoro import EPS, assemble, check_bytes, check_rng, signs
+from .uoro import EPS, check_bytes, check_rng, one_estimate, signs
 
 
 def kf_rtrl_samples(net, inputs, targets, *, rng, samples=1, loss="mse", mask=None,
@@ -45,6 +46,7 @@ def kf_rtrl_samples(net, inputs, targets, *, rng, samples=1, loss="mse", mask=No
     A = [np.zeros((B, lin.D, R, n)) for n in net.sizes]
     g = [np.zeros((R, n_pre[q], n)) for q, n in enumerate(net.sizes)]
     for t in range(T):
+        interrupt.check_inner()
         for q, n in enumerate(net.sizes):
             zeta = lin.p[q]["zeta"]
             inj = np.broadcast_to(np.diag(zeta), (B, n, n))
@@ -70,19 +72,7 @@ def kf_rtrl_samples(net, inputs, targets, *, rng, samples=1, loss="mse", mask=No
 
 
 def kf_rtrl(net, inputs, targets, *, rng, loss="mse", mask=None, max_bytes=None):
-    """Return (loss, grads, y) of one KF-RTRL estimate (grads summed over the batch).
-
-    Parameters
-    ----------
-    net : snnsim.Network
-    inputs, targets : arrays (B, T, n_in), (B, T, n_out)
-    rng : numpy.random.Generator
-        Source of the random signs.
-    loss : {"mse", "ce"}
-    mask : array (T,) or (B, T), optional
-    max_bytes : int, optional
-        Memory limit, bytes.
-    """
-    value, grads, g_out, y = kf_rtrl_samples(net, inputs, targets, rng=rng, loss=loss, mask=mask,
-                                             max_bytes=max_bytes)
-    return value, assemble(net, _params(net), [a[0] for a in grads], g_out), y
+    """Return (loss, grads, y) of one KF-RTRL estimate (grads summed over the batch);
+    parameters as :func:`snnsim.learning.uoro.uoro` (``rng``: source of the random signs)."""
+    return one_estimate(kf_rtrl_samples, net, inputs, targets, rng=rng, loss=loss, mask=mask,
+                        max_bytes=max_bytes)

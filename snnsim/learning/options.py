@@ -47,7 +47,9 @@ AUTO_MIN_WINDOW = 200   # online updates more often than this: the trace engine 
 def choose_engine(engine, update_every=None):
     """Resolve ``engine`` ("auto", "window" or "trace"). "auto": the window engine, unless
     weights are updated every fewer than AUTO_MIN_WINDOW steps; then every update closes a
-    short window and the per-step trace kernels are faster (measured: benchmarks/README.md)."""
+    short window and the per-step trace kernels are faster (measured: benchmarks/README.md).
+    With the trace engine the Trainer then runs the online loop compiled when it can
+    (``snnsim.learning.eprop_fused.fused_unsupported`` says when not; ``Trainer.online_path``)."""
     V.choice("engine", engine, ("auto",) + ENGINES)
     if engine != "auto":
         return engine
@@ -162,6 +164,11 @@ class RuleOptions:
         Memory limit of the forward-mode engine (RTRL, m >= 2, deep-eprop), bytes.
     reset : {"detach", "local"} or None
         Reset convention (None: the rule's default, ``DEFAULT_RESET``).
+    gamma : float
+        ``eprop-reward`` only: discount factor of the rewards per step, in [0, 1] (not the
+        surrogate gradient's gamma).
+    c_v : float
+        ``eprop-reward`` only: weight of the critic's learning signal (>= 0).
     """
     feedback: str = "symmetric"
     c_reg: float = 0.0
@@ -171,6 +178,8 @@ class RuleOptions:
     block: int = 256
     max_bytes: int | None = None
     reset: str | None = None
+    gamma: float = 0.9
+    c_v: float = 0.5
 
     @classmethod
     def build(cls, **settings):
@@ -189,7 +198,17 @@ class RuleOptions:
             V.positive("max_bytes", self.max_bytes)
         if self.reset is not None:
             V.choice("reset", self.reset, RESETS)
+        if not 0.0 <= V.finite("gamma", self.gamma) <= 1.0:
+            raise ConfigError("gamma", f"must be in [0, 1], got {self.gamma}")
+        V.positive("c_v", self.c_v, allow_zero=True)
         return self
+
+    def check_reward_settings(self, rule):
+        """ConfigError if ``gamma``/``c_v`` are set for a rule other than eprop-reward."""
+        default = RuleOptions()
+        for name in ("gamma", "c_v"):
+            if getattr(self, name) != getattr(default, name) and rule != "eprop-reward":
+                raise ConfigError(name, f"applies to rule 'eprop-reward' only, not {rule!r}")
 
     def reset_for(self, rule):
         """The reset convention ``rule`` runs with: ``reset``, or the rule's default."""

@@ -30,7 +30,7 @@ import numpy as np
 
 from snnsim.kernels import diag_trace as KD
 
-from .common import finish, forward_errors, readout_grad, shift_back
+from .common import finish, forward_errors, readout_grad, shift_back, trial_chunks
 
 
 def spatial_signals(net, blocks, lam_top):
@@ -71,11 +71,14 @@ def diag_trace_grads(net, blocks, lams, diags):
             if pre is None:
                 grads.append(None)
                 continue
-            g = np.zeros((pre.shape[0], pre.shape[2], net.sizes[l]))
+            B, T, n_pre = pre.shape
+            g = np.zeros((B, n_pre, net.sizes[l]))
             ev, ea, dz = (np.empty_like(g) for _ in range(3))
-            KD.diag_trace_grad(np.ascontiguousarray(pre, dtype=f8), psi, lam, p["alpha"],
-                               p["zeta"], p["beta"], p["rho"], np.ascontiguousarray(diags[l]),
-                               ev, ea, dz, g)
+            pre = np.ascontiguousarray(pre, dtype=f8)
+            d = np.ascontiguousarray(diags[l])
+            for b in trial_chunks(B, T * n_pre * net.sizes[l]):
+                KD.diag_trace_grad(pre[b], psi[b], lam[b], p["alpha"], p["zeta"], p["beta"],
+                                   p["rho"], d, ev[b], ea[b], dz[b], g[b])
             grads.append(g.sum(0).astype(net.dtype))
         out.append(tuple(grads))
     return out

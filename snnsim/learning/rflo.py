@@ -21,7 +21,7 @@ import numpy as np
 from snnsim.kernels import rflo as KR
 
 from ..errors import ConfigError
-from .common import finish, forward_errors, random_feedback, readout_grad
+from .common import finish, forward_errors, random_feedback, readout_grad, trial_chunks
 
 
 def rflo(net, inputs, targets, *, loss="mse", mask=None, feedback="symmetric", rng=None,
@@ -61,7 +61,10 @@ def rflo(net, inputs, targets, *, loss="mse", mask=None, feedback="symmetric", r
         if pre is None:
             grads.append(None)
             continue
-        g = np.zeros((pre.shape[0], pre.shape[2], net.sizes[0]))
-        KR.rflo_grad(f8(pre), f8(blk.psi), lam, f8(p["alpha"]), f8(p["zeta"]), np.empty_like(g), g)
+        B, T, n_pre = pre.shape
+        g = np.zeros((B, n_pre, net.sizes[0]))
+        work, pre, psi = np.empty_like(g), f8(pre), f8(blk.psi)
+        for b in trial_chunks(B, T * n_pre * net.sizes[0]):
+            KR.rflo_grad(pre[b], psi[b], lam[b], f8(p["alpha"]), f8(p["zeta"]), work[b], g[b])
         grads.append(g.sum(0).astype(net.dtype))
     return value, finish(net, [tuple(grads)], readout_grad(net, blk.z, gy)), y

@@ -26,9 +26,17 @@ Rule names (default reset convention in brackets, see ``options``; ``reset=`` ov
   kf-rtrl              Kronecker-factored RTRL, unbiased, random (kf_rtrl.py)
   rflo                 random-feedback local online learning, one layer (rflo.py)
   ostl                 online spatio-temporal learning (ostl.py)
-  eprop-reward         reward-based e-prop, actor-critic (eprop_reward.py; rewards, not targets)
+  eprop-reward         reward-based e-prop, actor-critic, one layer (eprop_reward.py): needs
+                       loss "reward" (targets = a reward table, mask = decision steps) and
+                       rng (draws the actions); settings gamma, c_v, feedback
 """
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import ArrayLike
 
 from .. import validate as V
 from ..errors import ConfigError
@@ -36,6 +44,9 @@ from .bptt import bptt
 from .eprop import eprop
 from .options import RuleOptions
 from .rtrl import forward_mode
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 FIXED = ("bptt", "rtrl", "eprop", "deep-eprop", "deep-eprop-spatial", "deep-eprop-onehop")
 TAXONOMY = ("uoro", "kf-rtrl", "rflo", "ostl", "eprop-reward")   # more rules: taxonomy.py
@@ -58,7 +69,7 @@ def parse_rule(rule):
 
 
 def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=None,
-             options=None, **settings):
+             options=None, feedback_w=None, **settings):
     """Compute (loss, grads, y) with the named rule; grads are summed over the batch.
 
     Parameters
@@ -67,23 +78,35 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
     inputs, targets : arrays (B, T, n_in) and (B, T, n_out)
     rule : str
         A rule name (see the module docstring).
-    loss : {"mse", "cross_entropy"}
+    loss : {"mse", "ce", "reward"}
+        Mean squared error, cross-entropy, or ``"reward"``: targets are a reward table
+        (``snnsim.learning.reward``); any other name is a ConfigError.
     mask : array (B, T) or None
-        Steps that enter the loss.
+        Steps that enter the loss (with ``"reward"``: the decision steps).
     rng : numpy.random.Generator, optional
-        Draws the random feedback matrix of ``feedback="random"``/``"adaptive"``.
+        Draws the random feedback matrix of ``feedback="random"``/``"adaptive"``, the random
+        rules' samples and eprop-reward's actions.
     options : RuleOptions, optional
         Validated settings; or give :class:`RuleOptions` fields as keyword ``settings``.
+    feedback_w : array (n_top, n_out), optional
+        Fixed random feedback matrix of rflo / eprop-reward with ``feedback="random"``
+        (default: drawn from ``rng`` on every call).
     """
     family, order = parse_rule(rule)
     if options is None:
         options = RuleOptions.build(**settings)
     elif settings:
         raise ConfigError(next(iter(settings)), "give either options or keyword settings")
+    options.check_reward_settings(family)
     common = dict(loss=loss, mask=mask)
+    if net.is_sparse() and (family not in ONLINE or options.eprop(net, rule) is None):
+        net.require_dense(f"rule {rule!r}")
     if family in TAXONOMY + ("tbptt-k", "snap-n"):
         from .taxonomy import run_taxonomy_rule
-        return run_taxonomy_rule(net, inputs, targets, family, order, options, rng, **common)
+        return run_taxonomy_rule(net, inputs, targets, family, order, options, rng,
+                                 feedback_w=feedback_w, **common)
+    if feedback_w is not None:
+        raise ConfigError("feedback_w", f"rule {rule!r} takes no fixed feedback matrix here")
     fm_kw = {} if options.max_bytes is None else {"max_bytes": options.max_bytes}
     reset = options.reset_for(rule)
     if options.feedback != "symmetric" and family not in ONLINE:
@@ -106,7 +129,27 @@ def run_rule(net, inputs, targets, rule="bptt", *, loss="mse", mask=None, rng=No
     return forward_mode(net, inputs, targets, order=order, reset=reset, **common, **fm_kw)
 
 
-def gradients(net, inputs, targets, rule="bptt", **kw):
-    """Per-weight-matrix gradients (dict name -> array in (pre, post) layout) of the named rule
-    (keywords as :func:`run_rule`)."""
+def gradients(net: Network, inputs: ArrayLike, targets: ArrayLike, rule: str = "bptt",
+              **kw: Any) -> dict[str, np.ndarray]:
+    """Per-weight-matrix gradients of the named rule, summed over the batch.
+
+    Parameters
+    ----------
+    net : snnsim.Network
+    inputs : array (B, T, n_in)
+        Input spikes (0/1) or currents per trial and step (dt ms each).
+    targets : array (B, T, n_out)
+        Target readout (``loss="mse"``) or one-hot classes (``loss="ce"``).
+    rule : str
+        A rule name (see the module docstring), e.g. ``"bptt"``, ``"eprop"``, ``"eprop-m1"``.
+    **kw
+        Keywords of :func:`run_rule`: ``loss`` ({"mse", "ce"}), ``mask``, ``rng``,
+        ``options`` or :class:`~snnsim.learning.options.RuleOptions` fields.
+
+    Returns
+    -------
+    dict
+        Weight name (e.g. ``"hidden.w_in"``) -> gradient dE/dW, (pre, post) layout, in units
+        of the loss per unit weight.
+    """
     return run_rule(net, inputs, targets, rule, **kw)[1]

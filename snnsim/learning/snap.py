@@ -18,15 +18,29 @@ recurrence and without delays SnAp-1 is already exact.
 
 SnAp-1 on one layer keeps only J[j, W[i,j]]: the diagonal trace of ``kernels.diag_trace`` with
 the self hop d_j = zeta_j W_rec[j,j] - v_th_j (the reset kept) and the exact learning signal
-W_out gy: O(n_pre N) time and memory per step and trial (numba kernel). Other cases run the
-forward-mode engine with the pattern applied: a reference implementation that stores the
-dense influences (memory as RTRL, O(B N_layer N_params); MemoryLimitError above the limit).
+W_out gy: O(n_pre N) time and memory per step and trial (numba kernel).
+
+SnAp-1 on several layers (``snap1_stack``) stores only the pattern: for a weight of layer q, the
+influence on its own neuron (a diagonal trace, n_pre n_q values) and on the layers above that
+neuron reaches in the same step (all of layer l > q when W_in of the layers between is dense:
+n_pre n_q n_l values). Within layer q nothing else is stored or propagated; above it, the
+influence follows every path (lateral, reset, adaptation, the next layers), as in RTRL. So
+the pattern itself is not small on a dense stack: memory O(n_pre n_q sum_{l>q} n_l) (O(N^3))
+and time O(n_pre n_q sum_{l>q} n_l^2) per step (O(N^4) with lateral recurrence above q; the
+top layer's weights cost O(n_pre N)). It drops the dense reference's work on layer q's own
+off-diagonal block, which the pattern zeroes.
+
+Other cases (n >= 2) run the forward-mode engine with the pattern applied: a reference
+implementation that stores the dense influences (memory as RTRL, O(B N_layer N_params);
+MemoryLimitError above the limit); it also checks ``snap1_stack`` (tests, to 1e-12).
 """
 import numpy as np
 
-from .common import finish, forward_errors, readout_grad
+from .. import interrupt
+from ..errors import MemoryLimitError
+from .common import finish, forward_errors, readout_grad, sequence
 from .ostl import diag_trace_grads, self_hop
-from .rtrl import _params, forward_mode
+from .rtrl import DEFAULT_MAX_BYTES, _params, forward_mode
 
 
 def _neurons(net):
@@ -94,4 +108,96 @@ def snap(net, inputs, targets, *, n, loss="mse", mask=None, max_bytes=None):
                                      [self_hop(net, 0, "local")])
         return value, finish(net, per_layer, readout_grad(net, blocks[-1].z, gy)), y
     kw = {} if max_bytes is None else {"max_bytes": max_bytes}
+    if n == 1:
+        return snap1_stack(net, inputs, targets, loss=loss, mask=mask, **kw)
     return forward_mode(net, inputs, targets, loss=loss, mask=mask, keep=pattern(net, n), **kw)
+
+
+def snap1_bytes(net, batch):
+    """Bytes of ``snap1_stack``'s influences (4 arrays per stored block, and the readout's)."""
+    total = 0
+    for q, _, (n_pre, n_q) in _params(net):
+        rows = 4 * (1 + sum(net.sizes[q + 1:])) + net.readout.n
+        total += rows * batch * n_pre * n_q
+    return 8 * total
+
+
+def snap1_stack(net, inputs, targets, *, loss="mse", mask=None, max_bytes=DEFAULT_MAX_BYTES):
+    """SnAp-1 on a stack of layers, storing only its pattern (module docstring): the own-layer
+    influence as a diagonal trace (B, n_pre, n_q), the layers above as (B, n_l, n_pre, n_q)
+    masked by ``pattern(net, 1)``. Returns (loss, grads, y), grads summed over the batch."""
+    x = sequence(net, inputs)
+    B, T, _ = x.shape
+    need = snap1_bytes(net, B)
+    if need > max_bytes:
+        raise MemoryLimitError(f"snap-n1 influences need {need / 2**30:.2f} GiB (> limit "
+                               f"{max_bytes / 2**30:.2f} GiB); use e-prop, OSTL or BPTT, or a "
+                               f"smaller network/batch")
+    value, blocks, y, err, gy = forward_errors(net, x, targets, loss, mask)
+    f8 = np.float64
+    L = len(net.layers)
+    params = _params(net)
+    keep = pattern(net, 1)
+    pr = [{k: v.astype(f8) for k, v in p.items()} for p in net.params]
+    wt = []          # the explicit hop of each layer: zeta W_rec - v_th I (reset as a hop)
+    for l in range(L):
+        w = -np.diag(pr[l]["v_th"])
+        if net.w_rec[l] is not None:
+            w = w + net.w_rec[l].astype(f8) * pr[l]["zeta"][None, :]
+        wt.append(w)
+    w_in = [w.astype(f8) for w in net.w_in]
+    w_out = net.w_out.astype(f8)
+    kappa = net.kappa.astype(f8)[0]
+    S = {}           # (l, pi) -> state arrays; l == q: diagonal (B, n_pre, n_q)
+    for pi, (q, _, (n_pre, n_q)) in enumerate(params):
+        for l in range(q, L):
+            shape = (B, n_pre, n_q) if l == q else (B, net.sizes[l], n_pre, n_q)
+            S[l, pi] = {k: np.zeros(shape) for k in ("v", "a", "dz", "dz_old")}
+    dy = [np.zeros((B, net.readout.n) + shape) for (_, _, shape) in params]
+    grads = [np.zeros(shape) for (_, _, shape) in params]
+    col = lambda v: v[None, :, None, None]          # per-neuron vector over (B, n_l, i, j)
+    for t in range(T):
+        interrupt.check_inner()
+        for st in S.values():
+            st["dz_old"], st["dz"] = st["dz"], st["dz_old"]
+        for l in range(L):
+            p, blk = pr[l], blocks[l]
+            psi = blk.psi[:, t].astype(f8)
+            for pi, (q, kind, _) in enumerate(params):
+                if q > l:
+                    continue
+                st = S[l, pi]
+                if l == q:       # own neuron: diagonal trace with the self hop
+                    src = (blk.pre[:, t] if kind == "in" else blk.z_prev[:, t]).astype(f8)
+                    v = (p["alpha"] * st["v"] + np.diag(wt[l]) * st["dz_old"]
+                         + p["zeta"][None, None, :] * src[:, :, None])
+                    a = p["rho"] * st["a"] + st["dz_old"]
+                    dz = psi[:, None, :] * (v - p["beta"] * a)
+                else:            # layers above: every path (BLAS over the flattened i, j)
+                    shape = st["v"].shape
+                    flat = lambda arr: arr.reshape(B, arr.shape[1], -1)
+                    v = col(p["alpha"]) * st["v"] + (wt[l].T @ flat(st["dz_old"])).reshape(shape)
+                    below = S[l - 1, pi]["dz_old" if net.layers[l].delay else "dz"]
+                    if l - 1 == q:   # the diagonal block below: W_in[j, k] dz[b, i, j]
+                        v += col(p["zeta"]) * (w_in[l].T[None, :, None, :] * below[:, None])
+                    else:
+                        v += col(p["zeta"]) * (w_in[l].T @ flat(below)).reshape(shape)
+                    a = col(p["rho"]) * st["a"] + st["dz_old"]
+                    km = keep[l, pi][None, :, None, :]
+                    v *= km
+                    a *= km
+                    dz = psi[:, :, None, None] * (v - col(p["beta"]) * a)
+                st["v"], st["a"], st["dz"] = v, a, dz
+        for pi, (q, _, shape) in enumerate(params):
+            top = S[L - 1, pi]["dz"]
+            if q == L - 1:
+                dy[pi] = kappa * dy[pi] + w_out.T[None, :, None, :] * top[:, None]
+            else:
+                dy[pi] = kappa * dy[pi] + (w_out.T @ top.reshape(B, top.shape[1], -1)).reshape(
+                    (B, net.readout.n) + shape)
+            grads[pi] += np.tensordot(err[:, t], dy[pi], axes=([0, 1], [0, 1]))
+    per_layer = [[None, None] for _ in range(L)]
+    for pi, (q, kind, _) in enumerate(params):
+        per_layer[q][0 if kind == "in" else 1] = grads[pi].astype(net.dtype)
+    g_out = readout_grad(net, blocks[-1].z.astype(f8), gy)
+    return value, finish(net, per_layer, g_out), y

@@ -5,11 +5,14 @@ reward-based e-prop. Each rule lives in its own module; this one checks which
 from ..errors import ConfigError
 
 RESET_RULES = ("ostl",)                 # take reset = "local" (default) or "detach"
-FEEDBACK_RULES = ("rflo",)              # take feedback = "symmetric" or "random"
+FEEDBACK_RULES = ("rflo", "eprop-reward")   # take feedback = "symmetric" or "random"
 
 
-def run_taxonomy_rule(net, inputs, targets, family, order, options, rng, *, loss, mask):
-    """(loss, grads, y) of one of the rules of this module (family/order from ``parse_rule``)."""
+def run_taxonomy_rule(net, inputs, targets, family, order, options, rng, *, loss, mask,
+                      feedback_w=None):
+    """(loss, grads, y) of one of the rules of this module (family/order from ``parse_rule``);
+    ``feedback_w``: the fixed random feedback matrix of a rule of ``FEEDBACK_RULES`` (default:
+    drawn from ``rng``)."""
     name = family if order is None else f"{family}{order}"
     if options.reset is not None and family not in RESET_RULES:
         raise ConfigError("reset", f"rule {name!r} keeps the exact reset path; reset applies to "
@@ -31,9 +34,13 @@ def run_taxonomy_rule(net, inputs, targets, family, order, options, rng, *, loss
         return kf_rtrl(net, inputs, targets, rng=rng, max_bytes=options.max_bytes, **common)
     if family == "rflo":
         from .rflo import rflo
-        return rflo(net, inputs, targets, feedback=options.feedback, rng=rng, **common)
+        return rflo(net, inputs, targets, feedback=options.feedback, rng=rng,
+                    feedback_w=feedback_w, **common)
     if family == "ostl":
         from .ostl import ostl
         return ostl(net, inputs, targets, reset=options.reset or "local", **common)
-    raise ConfigError("rule", "rule 'eprop-reward' learns from rewards, not targets: use "
-                              "snnsim.learning.eprop_reward.episode_grads")
+    if family == "eprop-reward":
+        from .eprop_reward import eprop_reward
+        return eprop_reward(net, inputs, targets, rng=rng, gamma=options.gamma, c_v=options.c_v,
+                            feedback=options.feedback, feedback_w=feedback_w, **common)
+    raise ConfigError("rule", f"unknown taxonomy rule {name!r}")

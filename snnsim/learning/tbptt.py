@@ -17,6 +17,8 @@ keeps the whole forward history, O(B T N), and slices it); time O(B N^2) per ste
 """
 import numpy as np
 
+from .. import interrupt
+
 from ..state import LayerBlock
 from .bptt import backward
 from .common import sequence
@@ -48,6 +50,7 @@ def tbptt(net, inputs, targets, *, k, loss="mse", mask=None):
     T = x.shape[1]
     grads = None
     for t0 in range(0, T, int(k)):
+        interrupt.check_inner()
         sl = slice(t0, min(T, t0 + int(k)))
         g = backward(net, [_window(b, sl) for b in blocks], np.ascontiguousarray(err[:, sl]))
         if grads is None:

@@ -24,7 +24,9 @@ class PiecewiseSpike(torch.autograd.Function):
 
 
 def torch_loss(net, x, tg, loss, dtype=torch.float64):
-    """(loss, grads) of BPTT through autograd; grads masked like snnsim's (absent synapses)."""
+    """(loss, grads) of BPTT through autograd; grads masked like snnsim's (absent synapses).
+    ``loss="reward"``: minus the expected reward, tg = the reward table times the decision
+    mask (softmax over the outputs but the last, the value)."""
     T = x.shape[1]
     tt = lambda a: torch.tensor(np.asarray(a, dtype=np.float64)).to(dtype)
     weights = {k: tt(w).requires_grad_(True) for k, w in net.weights().items()}
@@ -64,6 +66,8 @@ def torch_loss(net, x, tg, loss, dtype=torch.float64):
         y = kappa * y + scale * (pre_seq[t] @ weights["readout.w_out"])
         if loss == "mse":
             total = total + 0.5 * ((y - target[:, t]) ** 2).sum()
+        elif loss == "reward":
+            total = total - (torch.softmax(y[:, :-1], dim=1) * target[:, t, :-1]).sum()
         else:
             total = total - (target[:, t] * torch.log_softmax(y, dim=1)).sum()
     total = total / x.shape[0]

@@ -20,6 +20,8 @@ Cost per trial and step: one Jacobian-vector and one vector-Jacobian product, ti
 """
 import numpy as np
 
+from .. import interrupt
+
 from ..errors import ConfigError, MemoryLimitError
 from .common import finish, forward_errors, readout_grad
 from .rtrl import DEFAULT_MAX_BYTES, _params
@@ -65,6 +67,7 @@ def uoro_samples(net, inputs, targets, *, rng, samples=1, loss="mse", mask=None,
     th = [np.zeros((B, R) + s) for _, _, s in lin.params]
     grads = [np.zeros((R,) + s) for _, _, s in lin.params]
     for t in range(T):
+        interrupt.check_inner()
         nu = signs(rng, (B, lin.D, R))
         ds = lin.jvp(t, s_t)
         nui = lin.vjp_immediate(t, nu)
@@ -87,6 +90,15 @@ def assemble(net, params, grads, g_out):
     return finish(net, per_layer, g_out)
 
 
+def one_estimate(samples_fn, net, inputs, targets, *, rng, loss="mse", mask=None,
+                 max_bytes=None):
+    """(loss, grads, y) of one estimate of a sampling rule: ``samples_fn`` is
+    :func:`uoro_samples` or ``kf_rtrl.kf_rtrl_samples`` (the rule entry points' one home)."""
+    value, grads, g_out, y = samples_fn(net, inputs, targets, rng=rng, loss=loss, mask=mask,
+                                        max_bytes=max_bytes)
+    return value, assemble(net, _params(net), [g[0] for g in grads], g_out), y
+
+
 def uoro(net, inputs, targets, *, rng, loss="mse", mask=None, max_bytes=None):
     """Return (loss, grads, y) of one UORO estimate (grads summed over the batch).
 
@@ -101,6 +113,5 @@ def uoro(net, inputs, targets, *, rng, loss="mse", mask=None, max_bytes=None):
     max_bytes : int, optional
         Memory limit, bytes.
     """
-    value, grads, g_out, y = uoro_samples(net, inputs, targets, rng=rng, loss=loss, mask=mask,
-                                          max_bytes=max_bytes)
-    return value, assemble(net, _params(net), [g[0] for g in grads], g_out), y
+    return one_estimate(uoro_samples, net, inputs, targets, rng=rng, loss=loss, mask=mask,
+                        max_bytes=max_bytes)

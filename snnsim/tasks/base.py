@@ -1,10 +1,12 @@
 """The container every bundled task returns."""
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import validate as V
-from ..learning.loss import LOSSES
+from ..learning.loss import check_loss
 
 
 @dataclass
@@ -19,8 +21,9 @@ class TaskData:
         Target readout (``"mse"``) or one-hot class probabilities (``"ce"``).
     mask : ndarray (B, T) or (T,)
         Learning window: 1 where the loss counts, 0 elsewhere.
-    loss : {"mse", "ce"}
-        Mean squared error or cross-entropy (softmax of the readout). Any other
+    loss : {"mse", "ce", "reward"}
+        Mean squared error, cross-entropy (softmax of the readout) or minus the expected
+        reward of a reward table (``snnsim.learning.reward``). Any other
         value, e.g. ``"MSE"``, is a :class:`~snnsim.ConfigError` naming ``loss``:
         every rule sees the same validated name.
     labels : ndarray (B,), optional
@@ -36,7 +39,7 @@ class TaskData:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        V.choice("loss", self.loss, list(LOSSES))
+        check_loss(self.loss)
         for name in ("inputs", "targets"):
             arr = getattr(self, name)
             if np.ndim(arr) != 3:
@@ -52,15 +55,15 @@ class TaskData:
                 f"loss={self.loss!r}{labels})")
 
     @property
-    def n_in(self):
+    def n_in(self) -> int:
         return self.inputs.shape[2]
 
     @property
-    def n_out(self):
+    def n_out(self) -> int:
         return self.targets.shape[2]
 
     @property
-    def steps(self):
+    def steps(self) -> int:
         return self.inputs.shape[1]
 
 

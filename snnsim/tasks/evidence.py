@@ -23,7 +23,7 @@ def evidence_accumulation(rng, *, batch=32, n_cues=7, cue_ms=100.0, gap_ms=50.0,
     x = np.zeros((batch, steps, n_in))
     x[:, :, 3 * n_group:] = poisson(rng, (batch, steps, n_group), f_background, dt)
     left = rng.random((batch, n_cues)) < p_left
-    for c in range(n_cues):
+    for c in range(n_cues if batch else 0):   # batch = 0: the trial's shape only
         sl = slice(c * period, c * period + step(cue_ms))
         burst = poisson(rng, (batch, step(cue_ms), n_group), f_cue, dt)
         for b in range(batch):

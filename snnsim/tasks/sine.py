@@ -12,6 +12,9 @@ PERIODS_MS = (1000.0, 500.0, 333.0, 200.0)
 
 
 def sine_wave(rng, *, batch=1, steps=1000, n_in=100, rate=50.0, dt=1.0):
+    if batch == 0:   # the trial's shape only (as every task gives for batch = 0), nothing drawn
+        return TaskData(np.zeros((0, steps, n_in)), np.zeros((0, steps, 1)), np.zeros((0, steps)),
+                        "mse", meta={"task": "sine_wave"})
     t = np.arange(steps) * dt
     amp = rng.uniform(0.5, 2.0, len(PERIODS_MS))
     phase = rng.uniform(0.0, 2 * np.pi, len(PERIODS_MS))
