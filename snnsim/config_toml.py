@@ -87,6 +87,9 @@ def config_to_toml(data: dict) -> str:
     for section, value in ((k, data[k]) for k in keys):
         if isinstance(value, list):
             for row in value:
+                if not isinstance(row, dict):   # a crafted or damaged stored config
+                    raise ConfigError(f"config.{section}", f"must be a list of tables "
+                                                           f"([[{section}]]), got {row!r:.40}")
                 row = {k: v for k, v in row.items() if k not in DERIVED.get((section,), ())}
                 _table(lines, f"[[{section}]]", row)
                 lines.append("")

@@ -70,9 +70,10 @@ def _rows(f, name: str) -> int:
 
 def _times_ms(ds, dt: float, rows: int | None = None) -> np.ndarray:
     """Time (ms) of each row of a dense report (``start_step``/``every`` default 0/1)."""
-    start = int(ds.attrs.get("start_step", 0))
-    every = int(ds.attrs.get("every", 1))
-    dt = float(ds.attrs.get("dt", dt))
+    from .io.reader import num_attr
+    start = num_attr(ds, "start_step", 0)
+    every = num_attr(ds, "every", 1, minimum=1)
+    dt = num_attr(ds, "dt", dt, kind=float)
     n = ds.shape[0] if rows is None else rows
     return (start + every * np.arange(n, dtype=np.int64)) * dt
 
@@ -86,12 +87,17 @@ def _unit_label(unit: str) -> str:
     return "arb. units" if unit in ("1", "") else unit
 
 
+def _list(value) -> list:
+    """``value`` if it is a list (of a stored config, which a crafted file may garble), else []."""
+    return value if isinstance(value, list) else []
+
+
 def _layer_order(run) -> list[str]:
     """Layer names in config order, then any other populations (not the readout), sorted."""
     cfg = run.attrs.get("config")
     names: list[str] = []
     if isinstance(cfg, dict):
-        for layer in cfg.get("layer", []) or []:
+        for layer in _list(cfg.get("layer")):
             if isinstance(layer, dict) and isinstance(layer.get("name"), str):
                 names.append(layer["name"])
     rest = [p for p in run.populations if p not in names and p != READOUT]
@@ -103,10 +109,10 @@ def _layer_populations(run, pop: str, n_nodes: int) -> list[tuple[str, int, int]
     cfg = run.attrs.get("config")
     if not isinstance(cfg, dict):
         return []
-    for layer in cfg.get("layer", []) or []:
+    for layer in _list(cfg.get("layer")):
         if isinstance(layer, dict) and layer.get("name") == pop:
             out, start = [], 0
-            for i, p in enumerate(layer.get("population", []) or []):
+            for i, p in enumerate(_list(layer.get("population"))):
                 if not isinstance(p, dict) or not isinstance(p.get("n"), int):
                     return []
                 label = str(p.get("name") or p.get("type") or f"pop{i}")
@@ -118,14 +124,15 @@ def _layer_populations(run, pop: str, n_nodes: int) -> list[tuple[str, int, int]
 
 def _n_trials(f) -> int:
     """Batch trials in the file (largest of the root ``batch``, group ``n_batch``, report widths)."""
-    n = int(f.attrs.get("batch", 0) or 0)
+    from .io.reader import num_attr
+    n = num_attr(f, "batch", 0, minimum=0)
     for top in ("spikes", "report"):
         if top not in f:
             continue
         for g in f[top].values():
             if not hasattr(g, "keys") or "sonata_view_of" in g.attrs:
                 continue
-            n = max(n, int(g.attrs.get("n_batch", 0) or 0))
+            n = max(n, num_attr(g, "n_batch", 0, minimum=0))
             for ds in g.values():
                 if hasattr(ds, "shape") and len(ds.shape) >= 2 \
                         and ds.name.split("/")[-1] not in ("mask", "data"):
@@ -146,9 +153,10 @@ def _spike_count(g) -> int:
 
 def _t_end(f, dt: float) -> float:
     """End (ms) of the simulated time: ``stop_step`` if set, else the extent of the data."""
-    stop = f.attrs.get("stop_step")
-    if stop is not None and int(stop) > 0:
-        return float(int(stop) * dt)
+    from .io.reader import num_attr
+    stop = num_attr(f, "stop_step", 0, minimum=0)
+    if stop > 0:
+        return float(stop * dt)
     end = 0.0
     if "report" in f:
         for g in f["report"].values():
@@ -183,6 +191,7 @@ def plan_panels(run, *, batch: int = 0, neurons: int = 5, t_max: float | None = 
 
     Raises :class:`ConfigError` if ``batch`` is out of range or nothing is plottable.
     """
+    from .io.reader import num_attr
     f, dt = run.file, run.dt
     if batch < 0:
         raise ConfigError("--batch", f"must be >= 0, got {batch}")
@@ -204,7 +213,7 @@ def plan_panels(run, *, batch: int = 0, neurons: int = 5, t_max: float | None = 
             g = f.get(f"spikes/{pop}")
             if g is None or not all(k in g for k in ("timestamps", "node_ids", "batch_ids")):
                 continue
-            n_nodes = int(g.attrs.get("n_nodes", 0) or 0)
+            n_nodes = num_attr(g, "n_nodes", 0, minimum=0)
             if not n_nodes:
                 n = _spike_count(g)
                 n_nodes = int(np.max(g["node_ids"][:n])) + 1 if n else 0
@@ -423,11 +432,14 @@ def draw_training(ax, run) -> None:
 def build_figure(run, *, batch: int = 0, neurons: int = 5, t_max: float | None = None):
     """A ``matplotlib.figure.Figure`` (Agg canvas) of every panel ``run`` supports.
 
-    Returns ``(figure, panels)``; see :func:`plan_panels` for the errors raised.
+    Returns ``(figure, panels)``; see :func:`plan_panels` for the errors raised (and
+    :func:`snnsim.io.reader.check_layout` for files whose groups are malformed).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    from .io.reader import check_layout
+    check_layout(run.file, run.path)   # a crafted file: one line, not a traceback mid-plot
     panels, t_end = plan_panels(run, batch=batch, neurons=neurons, t_max=t_max)
     heights = [p.height for p in panels]
     fig = Figure(figsize=(WIDTH_IN, UNIT_IN * sum(heights) + 0.6), dpi=DPI, layout="constrained")

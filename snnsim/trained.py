@@ -22,13 +22,17 @@ if TYPE_CHECKING:
 WEIGHT_GROUPS = ("weights", "checkpoint/weights")
 
 
-def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], str]:
+def load_weights(path: str | os.PathLike, net=None) -> tuple[dict[str, np.ndarray], str]:
     """The stored weights of an output file.
 
     Parameters
     ----------
     path : path
         An snnsim HDF5 output file.
+    net : snnsim.Network, optional
+        The network the weights must fit: a one-line ConfigError names the first weight
+        that is missing, extra or of another shape (:func:`snnsim.io.training.check_weights`).
+        Every stored matrix must be a finite 2-D float dataset in any case.
 
     Returns
     -------
@@ -39,10 +43,31 @@ def load_weights(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], str]:
     """
     from .io import open_h5
     with open_h5(path) as f:
-        group = next((g for g in WEIGHT_GROUPS if g in f), None)
-        if group is None:
-            raise ConfigError(os.fspath(path), "holds no weights (/weights or /checkpoint/weights)")
-        return {k: f[group][k][()] for k in f[group]}, group
+        return read_weights(f, os.fspath(path), net)
+
+
+def read_weights(f, where: str, net=None) -> tuple[dict[str, np.ndarray], str]:
+    """:func:`load_weights` of the open HDF5 file ``f`` (``where``: its name in messages)."""
+    import h5py
+
+    from .io.reader import read_array
+    from .io.training import check_weights
+    group = next((g for g in WEIGHT_GROUPS if g in f), None)
+    if group is None:
+        raise ConfigError(where, "holds no weights (/weights or /checkpoint/weights)")
+    g = f[group]
+    if not isinstance(g, h5py.Group):
+        raise ConfigError(f"{where}:/{group}", "must be a group of weight matrices")
+    out = {}
+    for k in g:
+        ds = g.get(k)
+        if not isinstance(ds, h5py.Dataset) or ds.ndim not in (1, 2):
+            raise ConfigError(f"{where}:/{group}/{k}", "must be a weight matrix (2-D dataset; "
+                                                       "1-D: the data of a sparse layer)")
+        out[k] = read_array(ds, f"{where}:/{group}/{k}")
+    if net is not None:
+        check_weights(out, net.weights(), f"{where}:/{group}")
+    return out, group
 
 
 def load_connectivity(path: str | os.PathLike, group: str, net) -> dict:
@@ -73,20 +98,26 @@ def load_connectivity(path: str | os.PathLike, group: str, net) -> dict:
     return out
 
 
-def _set_stored(net, path, weights, group):
-    """Copy stored connectivity (sparse layers) and weights into ``net``."""
-    if net.connectivity():
+def _set_stored(net, path, weights, group, field=None):
+    """Copy stored connectivity (sparse layers) and weights into ``net``; a missing, extra
+    or misshapen weight is a one-line ConfigError (``field`` prefixes it, e.g. --weights)."""
+    from .io.training import check_weights
+    if net.connectivity():   # sparse layers: the stored synapses first (they fix the shapes)
         net.set_connectivity(load_connectivity(path, group, net))
+    where = f"{os.fspath(path)}:/{group}"
+    check_weights(weights, net.weights(), where if field is None else f"{field} {where}")
     net.set_weights(weights)
 
 
 def stored_config(path: str | os.PathLike) -> dict:
     """The config (parsed JSON of the root attribute ``config``) of an output file."""
     from .io import open_h5
+    from .io.reader import json_object, text_attr
     with open_h5(path) as f:
         if "config" not in f.attrs:
             raise ConfigError(os.fspath(path), "holds no config (attr 'config'): not an snnsim file")
-        return json.loads(f.attrs["config"])
+        field = f"{os.fspath(path)}:config"
+        return json_object(text_attr(f, "config", field), field)
 
 
 def _stored_sections(data: dict, sections) -> dict:
@@ -109,6 +140,12 @@ def network_config(data: dict):
 
     from .config import SECTIONS, Config
     raw = _stored_sections(data, ("network", "layer", "readout", "task"))
+    for key, value in raw.items():   # a crafted file: one line, not a TypeError
+        want = list if key == "layer" else dict
+        if not isinstance(value, want) or (key == "layer" and not all(
+                isinstance(layer, dict) for layer in value)):
+            raise ConfigError(f"config.{key}", "must be " + ("a list of tables ([[layer]])"
+                              if key == "layer" else f"a table ([{key}])") + " in the stored config")
     ctx: dict = {"_base_dir": Path(".")}
     for name in ("network", "layer", "readout", "task"):
         if name in raw or name != "task":
@@ -179,21 +216,11 @@ def set_weights_from(net, path: str | os.PathLike) -> str:
     """Copy the weights stored in ``path`` into ``net`` (same names and shapes); returns the group.
 
     A one-line :class:`ConfigError` names the first weight that is missing, extra or of
-    another shape.
+    another shape (:func:`snnsim.io.training.check_weights`), after ``--weights``.
     """
-    weights, group = load_weights(path)
-    if net.connectivity():   # sparse layers: the stored synapses first (they fix the shapes)
-        net.set_connectivity(load_connectivity(path, group, net))
-    mine = net.weights()
-    missing = sorted(set(mine) - set(weights))
-    extra = sorted(set(weights) - set(mine))
-    if missing or extra:
-        raise ConfigError("--weights", f"{os.fspath(path)} holds weights for another network "
-                          f"(missing {missing or 'none'}, unknown {extra or 'none'})")
-    for name in mine:   # the network's order: input weights of the bottom layer first
-        w = weights[name]
-        if w.shape != mine[name].shape:
-            raise ConfigError("--weights", f"{os.fspath(path)}: {name} has shape {w.shape}, "
-                              f"this network needs {mine[name].shape}")
-    net.set_weights(weights)
+    try:
+        weights, group = load_weights(path)
+    except ConfigError as exc:
+        raise ConfigError("--weights", str(exc)) from None
+    _set_stored(net, path, weights, group, field="--weights")
     return group

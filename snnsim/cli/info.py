@@ -33,9 +33,10 @@ def command(path, show_config):
             cfg = attrs.get("config")
             if not isinstance(cfg, dict) or not cfg:
                 raise UserError(f"{path} holds no config")
+            text = config_to_toml(cfg)   # before any output: a damaged config is one line
             click.echo(f"# config of {path} (snnsim {attrs.get('snnsim_version', '?')}); "
                        "relative input paths are relative to the original config's folder")
-            click.echo(config_to_toml(cfg), nl=False)
+            click.echo(text, nl=False)
             return
         click.echo(f"file: {path}")
         for key, label, unit in SHOWN:

@@ -31,7 +31,7 @@ from ..trained import file_config, stored_config
 from ..io import H5Writer, Recorder, RecordSpec, open_h5
 from ..parallel import MPIComm, RootFailed
 from ..io.recorder import write_weights
-from ..io.training import TrainLog, load_checkpoint, save_checkpoint, truncate_log
+from ..io.training import TrainLog, read_checkpoint, save_checkpoint, truncate_log
 from ..io.size import check_output_size, train_output_bytes
 from .options import (RunFailed, UserError, max_output_option, one_line, overwrite_option,
                       quiet_option, seed_option, user_errors)
@@ -131,11 +131,12 @@ def _errors_on_root(comm):
         raise click.exceptions.Exit(exc.exit_code) from None
 
 
-def _read_checkpoint(comm, resume):
-    """Check and load the checkpoint of ``resume``; under MPI rank 0 first (it may repair a
-    killed run's file), then the other ranks, read-only."""
+def _read_checkpoint(comm, resume, trainer):
+    """Check (every field, against ``trainer``: see :func:`read_checkpoint`) and load the
+    checkpoint of ``resume``; under MPI rank 0 first (it may repair a killed run's file),
+    then the other ranks, read-only."""
     def load():
-        return load_checkpoint(resume)
+        return read_checkpoint(resume, trainer).state()
     if comm is None:
         return load()
     state = comm.root_only(load)
@@ -250,7 +251,7 @@ def command(config, out, resume, iterations, rule, seed, overwrite, max_output, 
 
         try:
             if resume:
-                trainer.load_state(*_read_checkpoint(comm, resume))
+                trainer.load_state(*_read_checkpoint(comm, resume, trainer))
                 if _nothing_to_do(resume, cfg, trainer.iteration, iterations):
                     if not quiet:
                         click.echo(f"{resume}: all {trainer.iteration} iterations are done; "

@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .reader import neuron_index, open_h5
+from .reader import check_layout, neuron_index, open_h5, subpopulations
 
 COLUMNS = ("population", "batch_id", "node_id", "timestamp_ms", "subpopulation")
 CHUNK_ROWS = 1 << 20
@@ -30,6 +30,7 @@ def spikes_to_csv(path_h5: str | os.PathLike, out_csv: str | os.PathLike,
     """
     rows = 0
     with open_h5(path_h5) as f, open(out_csv, "w", newline="") as out:
+        check_layout(f, os.fspath(path_h5))
         spikes = f["spikes"] if "spikes" in f else {}
         if population is None:
             pops = sorted(spikes)
@@ -42,10 +43,9 @@ def spikes_to_csv(path_h5: str | os.PathLike, out_csv: str | os.PathLike,
         for pop in pops:
             g = spikes[pop]
             n = min(g[k].shape[0] for k in ("timestamps", "node_ids", "batch_ids"))
-            names = [x.decode() if isinstance(x, bytes) else str(x)
-                     for x in g.attrs.get("subpopulation_names", [])]
-            offsets = np.asarray(g.attrs.get("subpopulation_offsets", [0]), dtype=np.int64)
-            label = np.array([""] + names if len(names) > 1 else [""] * (len(names) + 1),
+            names, offsets = subpopulations(g)
+            # neurons past the last offset (a crafted file) belong to no population: ""
+            label = np.array([""] + names + [""] if len(names) > 1 else [""] * (len(names) + 2),
                              dtype=object)
             for a in range(0, n, CHUNK_ROWS):
                 b = min(n, a + CHUNK_ROWS)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .reader import open_run
+from .reader import check_layout, num_attr, open_run, subpopulations
 
 NWB_EXTRA = "pip install 'snnsim[nwb]'"
 
@@ -56,11 +56,10 @@ def _start_time(created: object) -> datetime:
 
 
 def _labels(group, n: int, layer: str) -> list[str]:
-    names = [x.decode() if isinstance(x, bytes) else str(x)
-             for x in group.attrs.get("subpopulation_names", [])]
-    offsets = np.asarray(group.attrs.get("subpopulation_offsets", [0, n]), dtype=np.int64)
-    if len(names) + 1 != len(offsets) or not names:
+    names, offsets = subpopulations(group)
+    if not names:
         return [layer] * n
+    names = names + [layer]   # neurons past the last offset (a crafted file): the layer's name
     return [names[int(np.searchsorted(offsets, i, side="right")) - 1] for i in range(n)]
 
 
@@ -78,14 +77,19 @@ def build_nwbfile(run_path: str | os.PathLike):
     """
     pynwb = _pynwb()
     from pynwb.core import DynamicTable
+
+    from ..trained import WEIGHT_GROUPS, read_weights
     with open_run(run_path) as run:
         f, attrs, dt = run.file, run.attrs, run.dt
+        check_layout(f, os.fspath(run_path))
         if "spikes" not in f:
             raise ConfigError(os.fspath(run_path), "holds no spikes (/spikes) to export")
         config = attrs.get("config", {})
-        stop = int(attrs.get("stop_step", 0) or 0)
-        n_trials = int(attrs.get("batch", 1) or 1)
+        stop = num_attr(f, "stop_step", 0, minimum=0)
+        n_trials = num_attr(f, "batch", 1, minimum=0) or 1
         pops = sorted(f["spikes"])
+        if not pops:
+            raise ConfigError(f"{os.fspath(run_path)}:/spikes", "holds no population to export")
         if not stop:   # a killed run: the last spike bounds the trial
             stop = 1 + max((int(np.rint(f[f"spikes/{p}/timestamps"][-1] / dt))
                             for p in pops if f[f"spikes/{p}/timestamps"].shape[0]), default=0)
@@ -108,7 +112,7 @@ def build_nwbfile(run_path: str | os.PathLike):
         for pop in pops:
             g = f[f"spikes/{pop}"]
             ts, neurons, batches = run.spikes(pop)
-            n = int(g.attrs.get("n_nodes", int(neurons.max()) + 1 if neurons.size else 0))
+            n = num_attr(g, "n_nodes", int(neurons.max()) + 1 if neurons.size else 0, minimum=0)
             times = batches * duration + ts * 1e-3
             order = np.lexsort((times, neurons))
             neurons, times = neurons[order], times[order]
@@ -117,14 +121,14 @@ def build_nwbfile(run_path: str | os.PathLike):
             for i in range(n):
                 nwb.add_unit(spike_times=times[bounds[i]:bounds[i + 1]], layer=pop, neuron=i,
                              subpopulation=labels[i])
-        group = next((g for g in ("weights", "checkpoint/weights") if g in f), None)
-        if group is not None:
+        if any(g in f for g in WEIGHT_GROUPS):
+            weights, group = read_weights(f, os.fspath(run_path))
             module = nwb.create_processing_module(
                 "snnsim_weights", f"synaptic weights from /{group} (pre, post, weight per "
                                   "non-zero synapse)")
             conn = group.replace("weights", "connectivity")
-            for name in sorted(f[group]):
-                w = np.asarray(f[group][name][()], dtype=np.float64)
+            for name in sorted(weights):
+                w = np.asarray(weights[name], dtype=np.float64)
                 if w.ndim == 1:   # a sparse layer: CSR data, synapses in /connectivity
                     csr = _stored_csr(f, f"{conn}/{name}", w)
                     pre, post, values, shape = csr.rows(), csr.indices, csr.data, csr.shape

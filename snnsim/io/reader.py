@@ -125,12 +125,13 @@ def check_dataset(ds: h5py.Dataset, where: str, file_size: int) -> None:
 
 
 def check_datasets(f: h5py.File, where: str, file_size: int) -> None:
-    """:func:`check_dataset` on every dataset of ``f``; refuse external links."""
+    """:func:`check_dataset` on every dataset of ``f``; refuse external links and soft
+    links that do not resolve."""
     links: list[tuple[str, Any]] = []
     datasets: list[h5py.Dataset] = []
 
     def link(name: str, lk: Any) -> None:   # collect: raising inside h5py's visit breaks it
-        if isinstance(lk, h5py.ExternalLink):
+        if isinstance(lk, (h5py.ExternalLink, h5py.SoftLink)):
             links.append((name, lk))
 
     def visit(name: str, obj: Any) -> None:
@@ -139,11 +140,163 @@ def check_datasets(f: h5py.File, where: str, file_size: int) -> None:
 
     f.visititems_links(link)
     for name, lk in links:
-        raise ConfigError(f"{where}:/{name}", f"is an external link to {lk.filename}; "
-                                              "snnsim files hold none")
+        if isinstance(lk, h5py.ExternalLink):
+            raise ConfigError(f"{where}:/{name}", f"is an external link to {lk.filename}; "
+                                                  "snnsim files hold none")
+        try:
+            f[name]
+        except (KeyError, RuntimeError, OSError):
+            raise ConfigError(f"{where}:/{name}", f"is a soft link to {lk.path[:60]} that does "
+                                                  "not resolve (dangling or a cycle)") from None
     f.visititems(visit)
     for ds in datasets:
         check_dataset(ds, where, file_size)
+
+
+def text_attr(obj, key, field):
+    """Attribute ``key`` of ``obj`` as a string (str or UTF-8 bytes, scalar); ConfigError naming
+    ``field`` if it is missing or of another type."""
+    if key not in obj.attrs:
+        raise ConfigError(field, "is missing")
+    try:
+        value = obj.attrs[key]
+    except (OSError, TypeError, ValueError) as exc:
+        raise ConfigError(field, f"cannot be read ({type(exc).__name__})") from None
+    if isinstance(value, (bytes, np.bytes_)):
+        try:
+            value = bytes(value).decode()
+        except UnicodeDecodeError:
+            raise ConfigError(field, "must be a UTF-8 string") from None
+    if not isinstance(value, str):
+        raise ConfigError(field, f"must be a string, got {type(value).__name__}"
+                                 + (f" of shape {value.shape}" if hasattr(value, "shape") else ""))
+    return value
+
+
+def json_object(text, field):
+    """The dict a JSON text holds; ConfigError for invalid JSON or another type."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(field, f"must be a JSON object ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0][:80] if str(exc) else 'nested too deeply'})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(field, f"must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def read_array(ds, field, shape=None, dtype=None, kinds="f"):
+    """Dataset ``ds`` read after checking its dtype kind (``kinds``) or exact ``dtype``, its
+    ``shape`` (if given) and that it fits in memory; NaN/inf in a float array is refused.
+    One-line ConfigError naming ``field`` otherwise."""
+    if ds.dtype.kind not in kinds or (dtype is not None and ds.dtype != dtype):
+        want = np.dtype(dtype).name if dtype is not None else {"f": "float", "iu": "integer"}.get(kinds, kinds)
+        raise ConfigError(field, f"must be {want}, got dtype {ds.dtype}")
+    if shape is not None and ds.shape != tuple(shape):
+        raise ConfigError(field, f"must have shape {tuple(shape)}, got {ds.shape}")
+    V.fits_memory(field, int(np.prod(ds.shape, dtype=np.float64)), f"a {ds.shape} array",
+                  itemsize=ds.dtype.itemsize)
+    arr = ds[()]
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        raise ConfigError(field, "contains NaN or inf; the checkpoint is damaged")
+    return arr
+
+
+def num_attr(obj: Any, key: str, default: Any, *, kind: type = int,
+             minimum: float | None = None) -> Any:
+    """Scalar numeric attribute ``key`` of HDF5 object ``obj`` as ``kind`` (int or float).
+
+    ``default`` if the attribute is absent. A value that is not one finite real number
+    (a string, an array, NaN), not a whole number for ``kind=int``, or below ``minimum``
+    is a one-line ConfigError naming the file, the object and the attribute.
+    """
+    if key not in obj.attrs:
+        return default
+    field = f"{obj.file.filename}:{obj.name}"
+    try:
+        arr = np.asarray(obj.attrs[key])
+    except (OSError, TypeError, ValueError) as exc:
+        raise ConfigError(field, f"attribute {key!r} cannot be read ({type(exc).__name__})") from None
+    ok = arr.shape == () and arr.dtype.kind in "iuf" and bool(np.isfinite(arr))
+    value = arr.item() if ok else None
+    if ok and kind is int:
+        ok = float(value) == int(value) and abs(value) < 2**63
+        value = int(value) if ok else None
+    if not ok or (minimum is not None and value < minimum):
+        want = "an integer" if kind is int else "a finite number"
+        bound = f" >= {minimum}" if minimum is not None else ""
+        shown = repr(arr.item() if arr.shape == () else arr)[:40]
+        raise ConfigError(field, f"attribute {key!r} must be {want}{bound}, got {shown}")
+    return kind(value)
+
+
+#: snnsim's top-level groups and what their members must be: (kind, allowed ndim)
+LAYOUT = {"spikes": ("group", None), "report": ("group", None), "training": ("dataset", (1,))}
+SPIKE_COLUMNS = ("timestamps", "node_ids", "batch_ids")
+
+
+def _layout_error(where: str, name: str, obj: Any, want: str) -> ConfigError:
+    got = ("a broken link" if obj is None else "a group" if isinstance(obj, h5py.Group)
+           else f"a dataset of shape {obj.shape}, dtype {obj.dtype}")
+    return ConfigError(f"{where}:{name}", f"must be {want}, got {got}")
+
+
+def _numeric(obj: Any, ndims: tuple[int, ...] | None) -> bool:
+    return (isinstance(obj, h5py.Dataset) and obj.dtype.kind in "biuf"
+            and (ndims is None or obj.ndim in ndims))
+
+
+def check_layout(f: h5py.File, where: str) -> None:
+    """Refuse a file whose snnsim groups do not have the layout the readers rely on.
+
+    ``/spikes`` and ``/report`` must be groups of per-population groups (spike columns
+    ``timestamps``, ``node_ids``, ``batch_ids``: 1-D numeric; report variables numeric
+    datasets, ``mapping`` a group) and ``/training`` a group of 1-D numeric columns.
+    Other objects are not looked at (weights: :func:`snnsim.trained.load_weights`).
+    One-line ConfigError naming the object.
+    """
+    for top, (kind, ndims) in LAYOUT.items():
+        if top not in f and f.get(top, getlink=True) is None:
+            continue
+        g = f.get(top)
+        if not isinstance(g, h5py.Group):
+            raise _layout_error(where, f"/{top}", g, "a group")
+        for key in g:
+            obj = g.get(key)
+            name = f"/{top}/{key}"
+            if kind == "dataset":
+                if not _numeric(obj, ndims):
+                    raise _layout_error(where, name, obj, f"a {ndims[0]}-D numeric dataset")
+                continue
+            if not isinstance(obj, h5py.Group):
+                raise _layout_error(where, name, obj, "a group (one per population)")
+            for var in obj:
+                member = obj.get(var)
+                if top == "spikes" and var in SPIKE_COLUMNS and not _numeric(member, (1,)):
+                    raise _layout_error(where, f"{name}/{var}", member, "a 1-D numeric dataset")
+                if top == "report" and var != "mapping" and not _numeric(member, None):
+                    raise _layout_error(where, f"{name}/{var}", member, "a numeric dataset")
+
+
+def subpopulations(g: h5py.Group) -> tuple[list[str], np.ndarray]:
+    """``(names, offsets)`` of the LIF/ALIF populations of a mixed layer's spike group
+    (attributes ``subpopulation_names``/``subpopulation_offsets``: neurons ``offsets[k]`` to
+    ``offsets[k+1] - 1`` are population ``names[k]``); ``([], [0])`` if absent. Malformed
+    attributes (not 1-D, not strings / integers, lengths that do not match, decreasing
+    offsets) are a one-line ConfigError."""
+    if "subpopulation_names" not in g.attrs:
+        return [], np.zeros(1, dtype=np.int64)
+    field = f"{g.file.filename}:{g.name}"
+    names = np.asarray(g.attrs["subpopulation_names"])
+    offsets = np.asarray(g.attrs.get("subpopulation_offsets", []))
+    if names.ndim != 1 or names.dtype.kind not in "SUO":
+        raise ConfigError(field, "attribute 'subpopulation_names' must be a list of names")
+    if offsets.shape != (names.size + 1,) or offsets.dtype.kind not in "iu" \
+            or np.any(np.diff(offsets) < 0) or (offsets.size and offsets[0] != 0):
+        raise ConfigError(field, "attribute 'subpopulation_offsets' must be len(names) + 1 "
+                                 "increasing integers from 0")
+    return ([x.decode() if isinstance(x, bytes) else str(x) for x in names.tolist()],
+            offsets.astype(np.int64))
 
 
 def read_1d(g: h5py.Group, key: str, where: str, n: int | None = None) -> np.ndarray:
@@ -162,7 +315,7 @@ def neuron_index(group: h5py.Group, node_ids: np.ndarray, batch_ids: np.ndarray)
     """
     if "node_id_layout" not in group.attrs:
         return node_ids
-    n = np.uint64(group.attrs["n_nodes"])
+    n = np.uint64(num_attr(group, "n_nodes", 0, minimum=0))
     return (node_ids.astype(np.uint64) - batch_ids.astype(np.uint64) * n).astype(np.uint32)
 
 
@@ -194,13 +347,17 @@ class Run:
         if isinstance(out.get("config"), str):
             try:
                 out["config"] = json.loads(out["config"])
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 pass
         return out
 
     @property
     def dt(self) -> float:
-        return float(self._f.attrs.get("dt", 1.0))
+        """Time step (ms; root attribute ``dt``, default 1)."""
+        dt = num_attr(self._f, "dt", 1.0, kind=float)
+        if dt <= 0:
+            raise ConfigError(f"{self.path}:/", f"attribute 'dt' must be > 0 ms, got {dt}")
+        return dt
 
     @property
     def status(self) -> str:
@@ -273,8 +430,8 @@ class Run:
         ``n_nodes``.
         """
         g = self._spike_group(pop)
-        T = int(self._f.attrs.get("stop_step", 0)) if T is None else int(T)
-        n = int(g.attrs["n_nodes"]) if n is None else int(n)
+        T = num_attr(self._f, "stop_step", 0, minimum=0) if T is None else int(T)
+        n = num_attr(g, "n_nodes", 0, minimum=0) if n is None else int(n)
         ts, nodes, batches = self.spikes(pop, batch)
         steps = np.rint(ts / self.dt).astype(np.int64)
         keep = (steps < T) & (nodes < n)
@@ -284,7 +441,7 @@ class Run:
             out = np.zeros((T, n), dtype=dtype)
             out[steps[keep], nodes[keep]] = 1
             return out
-        B = int(g.attrs.get("n_batch", int(batches.max()) + 1 if batches.size else 1))
+        B = num_attr(g, "n_batch", int(batches.max()) + 1 if batches.size else 1, minimum=1)
         V.fits_memory(f"{self.path}:{g.name}", B * T * n, f"a dense ({B}, {T}, {n}) spike array",
                       itemsize=np.dtype(dtype).itemsize)
         out = np.zeros((B, T, n), dtype=dtype)
@@ -303,7 +460,7 @@ class Run:
     def report_steps(self, pop: str, var: str) -> np.ndarray:
         """Global step of each row of a dense report."""
         ds = self._f[f"report/{pop}/{var}"]
-        start, every = int(ds.attrs["start_step"]), int(ds.attrs["every"])
+        start, every = num_attr(ds, "start_step", 0), num_attr(ds, "every", 1, minimum=1)
         return start + every * np.arange(ds.shape[0], dtype=np.int64)
 
     def report_node_ids(self, pop: str) -> np.ndarray:
