@@ -186,6 +186,16 @@ def maxrss_mb():
 SIGNAL = 4   # run_nest_eprop.py: readout_signal/target of step tau is exchanged at NEST step sT + 4 + tau
 
 
+def nest_reset(nest, dt, **kernel):
+    """A fresh NEST kernel: quiet, resolution dt (ms), one thread, plus ``kernel`` settings."""
+    try:
+        nest.verbosity = nest.VerbosityLevel.ERROR
+    except AttributeError:
+        nest.set_verbosity("M_ERROR")
+    nest.ResetKernel()
+    nest.set(resolution=dt, total_num_virtual_procs=1, print_time=False, **kernel)
+
+
 def nest_child(spec, out, keep_x1):
     t_all = time.perf_counter()
     import nest
@@ -202,14 +212,8 @@ def nest_child(spec, out, keep_x1):
     t_data = time.perf_counter() - t_data
 
     t0 = time.perf_counter()
-    try:
-        nest.verbosity = nest.VerbosityLevel.ERROR
-    except AttributeError:
-        nest.set_verbosity("M_ERROR")
-    nest.ResetKernel()
-    nest.set(resolution=dt, total_num_virtual_procs=1, print_time=False,
-             eprop_update_interval=T * dt, eprop_learning_window=lw * dt,
-             eprop_reset_neurons_on_update=True)
+    nest_reset(nest, dt, eprop_update_interval=T * dt, eprop_learning_window=lw * dt,
+               eprop_reset_neurons_on_update=True)
     common = {"C_m": 1.0, "E_L": 0.0, "I_e": 0.0, "V_m": 0.0, "V_th": s["v_th"], "tau_m": s["tau_m"],
               "t_ref": s["t_ref"], "c_reg": s["c_reg"], "f_target": s["f_target"],
               "flush_event_send_interval": T * dt, "regular_spike_arrival": bool(s["zeta_rec"]),
@@ -452,7 +456,8 @@ def snnsim_child(spec, out, keep_x1, block, engine):
                  t_load=t_load, t_train=t_train, t_data=t_data + t_gen, rss_import=rss_import,
                  rss_peak=maxrss_mb(), version=str(snnsim.__version__),
                  threads=int(numba.get_num_threads()),
-                 engine=type(getattr(trainer.learner, "engine", trainer.learner)).__name__)
+                 engine=trainer.online_path or type(getattr(trainer.learner, "engine",
+                                                            trainer.learner)).__name__)
 
 
 # ============================================================================ parent

@@ -70,12 +70,7 @@ def nest_child(s, out, keep_x1):
     t_data = time.perf_counter() - t_data
 
     t0 = time.perf_counter()
-    try:
-        nest.verbosity = nest.VerbosityLevel.ERROR
-    except AttributeError:
-        nest.set_verbosity("M_ERROR")
-    nest.ResetKernel()
-    nest.set(resolution=dt, total_num_virtual_procs=1, print_time=False)
+    VN.nest_reset(nest, dt)
     scale = 1.0 - s["kappa"]            # the example's rescaling (no regular spike arrival)
     rec = nest.Create("eprop_iaf", n_rec, {
         "C_m": 1.0, "E_L": 0.0, "I_e": 0.0, "V_m": 0.0, "V_th": s["v_th"], "tau_m": s["tau_m"],
@@ -159,7 +154,7 @@ def main(argv=None):
         for engine in ("auto", "trace"):
             r = VN.run_child(sys.executable, "snnsim", s, tmp, f"snnsim_{engine}", env1,
                              engine=engine)
-            results.append((f"snnsim {r['version']} update_every=1, engine={engine} ({r['engine']})", r))
+            results.append((f"snnsim {r['version']} update_every=1, engine={engine} (path: {r['engine']})", r))
     ref = results[0][1] if nest_py else None
     print("\n| simulator | train s | process s | peak RSS MB | loss first / last | ratio NEST/snnsim |")
     print("|---|---:|---:|---:|---:|---|")
