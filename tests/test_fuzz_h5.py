@@ -50,7 +50,23 @@ def vm_size():
 def memory_limit(extra):
     """Allocations beyond ``extra`` more bytes of address space fail with MemoryError."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (vm_size() + extra, hard))
+    cap = vm_size() + extra
+    resource.setrlimit(resource.RLIMIT_AS, (cap if soft == resource.RLIM_INFINITY else min(soft, cap), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def module_memory_cap():
+    """The whole module under one address-space cap (its size at the start + 8 GiB), on top of
+    the per-command one: without it, memory a command leaves allocated is added to the next
+    command's allowance, and a long run grew the test process to the machine's 24 GB (killed
+    by the OOM killer, 2026-12-01). With the cap such growth ends in a MemoryError instead."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = vm_size() + (8 << 30)
+    resource.setrlimit(resource.RLIMIT_AS, (cap if soft == resource.RLIM_INFINITY else min(soft, cap), hard))
     try:
         yield
     finally:
