@@ -157,7 +157,10 @@ def _spike_count(path, pop):
 
 def _start_long_run(tmp_path, config, snnsim_cmd, out):
     cfg = small_config(config, block=100)
-    proc = subprocess.Popen(snnsim_cmd("run", cfg, "--out", out, "--steps", 200000000),
+    # a run far longer than the test (it is killed after a few blocks): no output-size check,
+    # whose estimate for 2e8 steps depends on the free disk space of the machine
+    proc = subprocess.Popen(snnsim_cmd("run", cfg, "--out", out, "--steps", 200000000,
+                                       "--max-output", "0"),
                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
