@@ -12,6 +12,7 @@ import click
 
 from ..nir_export import export_nir
 from .options import UserError, one_line, overwrite_option, quiet_option, user_errors
+from .plot import check_output
 
 
 @click.command()
@@ -25,10 +26,9 @@ def command(train_file, out, overwrite, quiet):
     out_path = Path(out)
     if out_path.resolve() == Path(train_file).resolve():
         raise UserError(f"--out {out} would overwrite the input file")
-    if out_path.exists() and not overwrite:
-        raise UserError(f"output file {out} already exists; pass --overwrite to replace it")
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     with user_errors():
+        check_output(train_file, out, overwrite, option="--out")
         try:
             graph = export_nir(train_file, tmp)
             os.replace(tmp, out_path)

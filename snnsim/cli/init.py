@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .options import UserError, overwrite_option, quiet_option
+from ..io.writer import check_output
+from .options import UserError, overwrite_option, quiet_option, user_errors
 
 STARTER = '''\
 # snnsim starter config (written by `snnsim init`). Times are in ms, rates in Hz.
@@ -96,6 +97,8 @@ def command(path, overwrite, quiet):
         raise UserError(f"{path} already exists; pass --overwrite to replace it")
     if not out.parent.is_dir():
         raise UserError(f"directory {out.parent} does not exist")
+    with user_errors():   # never replace a device, FIFO or a file open elsewhere by the rename
+        check_output(out, overwrite=overwrite, option="PATH")
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(STARTER.format(name=path))
     tmp.replace(out)

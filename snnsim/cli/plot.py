@@ -9,12 +9,17 @@ from pathlib import Path
 
 import click
 
+from ..io.writer import check_output as writer_check
 from ..plotting import plot_run
 from .options import UserError, overwrite_option, quiet_option, user_errors
 
 
-def check_output(run_file, out, overwrite):
-    """Refuse an existing output (without --overwrite) or one that is the input file."""
+def check_output(run_file, out, overwrite, option="-o"):
+    """Refuse an existing output (without --overwrite) or one that is the input file, then
+    everything :func:`snnsim.io.writer.check_output` refuses (a device, FIFO or other
+    non-regular file, a hard link to the input, a file open in another process, an
+    unwritable or read-only folder): the output is later replaced by a rename, which must
+    never remove such a path."""
     out_path = Path(out)
     if Path(run_file).exists() and out_path.exists() and out_path.resolve() == Path(run_file).resolve():
         raise UserError(f"-o {out} would overwrite the input file")
@@ -25,6 +30,9 @@ def check_output(run_file, out, overwrite):
     parent = out_path.parent
     if not parent.is_dir():
         raise UserError(f"output directory {parent} does not exist")
+    writer_check(out_path, overwrite=overwrite,
+                 inputs=[run_file] if run_file is not None and Path(run_file).exists() else [],
+                 option=option)
 
 
 @click.command()
